@@ -1,0 +1,255 @@
+"""Versioned, hash-checked model artifacts (SPEC §3).
+
+Layout: ``<root>/<corpus>/<kind>/<version>/`` holds ``manifest.json`` and the model's files;
+``<root>/<corpus>/<kind>/CURRENT`` names the version served.
+
+Publishing is atomic: files are written into a hidden temp folder, the manifest (with the sha256
+of every file) is written last, the folder is renamed into place, and only then is ``CURRENT``
+replaced (itself via temp file + rename). A crash at any point leaves the previous version
+intact and serving. Loading verifies the format version and every file's hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import secrets
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from nlpsvc import __version__
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+CURRENT = "CURRENT"
+KINDS = ("ngram", "lstm", "embeddings", "classifier", "chatbot")
+
+log = logging.getLogger(__name__)
+
+
+class ArtifactError(Exception):
+    """An artifact is missing, incomplete, corrupted or of an unknown format."""
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def library_versions(*names: str) -> dict[str, str]:
+    """Versions of nlpsvc, Python and the given distributions, for the manifest."""
+    out = {"nlpsvc": __version__, "python": platform.python_version()}
+    for name in ("numpy", *names):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a small text file via temp file + fsync + rename."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _new_version() -> str:
+    # Sortable by time; the random suffix keeps two publishes in the same second apart.
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+
+
+class ArtifactWriter:
+    """Context manager that publishes one model version atomically.
+
+    >>> with ArtifactWriter("models", "demo", "ngram") as w:   # doctest: +SKIP
+    ...     save_model(w.dir / "model")           # write any files under w.dir
+    ...     w.manifest.update(config=cfg, metrics=metrics, text=text_cfg)
+    >>> w.version_dir                              # doctest: +SKIP
+    """
+
+    def __init__(self, root: str | Path, corpus: str, kind: str) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown model kind {kind!r}; expected one of {', '.join(KINDS)}")
+        self.kind_dir = Path(root) / corpus / kind
+        self.version = _new_version()
+        self.dir = self.kind_dir / f".tmp-{self.version}"
+        self.version_dir = self.kind_dir / self.version
+        self.manifest: dict[str, Any] = {"kind": kind, "corpus": corpus}
+        self._start = time.perf_counter()
+
+    def __enter__(self) -> ArtifactWriter:
+        self.dir.mkdir(parents=True, exist_ok=False)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            return
+        try:
+            self._finish()
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    def _finish(self) -> None:
+        files = {}
+        for path in sorted(p for p in self.dir.rglob("*") if p.is_file()):
+            rel = path.relative_to(self.dir).as_posix()
+            files[rel] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+        if not files:
+            raise ArtifactError(f"refusing to publish an empty {self.manifest['kind']} model")
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "version": self.version,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "libraries": library_versions(),
+            **self.manifest,
+            "files": files,
+        }
+        manifest.setdefault("training_seconds", round(time.perf_counter() - self._start, 3))
+        # Manifest last: a folder without one is never loaded.
+        atomic_write_text(self.dir / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
+        _fsync_dir(self.dir)
+        os.replace(self.dir, self.version_dir)
+        atomic_write_text(self.kind_dir / CURRENT, self.version + "\n")
+        _fsync_dir(self.kind_dir)
+        self.manifest = manifest
+
+
+def _fsync_dir(path: Path) -> None:
+    if sys.platform.startswith("win"):
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A verified model version on disk."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return self.manifest["kind"]
+
+    @property
+    def version(self) -> str:
+        return self.manifest["version"]
+
+    def file(self, name: str) -> Path:
+        if name not in self.manifest["files"]:
+            raise ArtifactError(f"{self.path}: manifest lists no file {name!r}")
+        return self.path / name
+
+    def summary(self) -> dict[str, Any]:
+        m = self.manifest
+        return {
+            "kind": m["kind"],
+            "version": m["version"],
+            "corpus": m.get("corpus"),
+            "created": m.get("created"),
+            "metrics": m.get("metrics", {}),
+        }
+
+
+def verify(version_dir: str | Path, check_hashes: bool = True) -> Artifact:
+    """Read and check one version folder; raise ArtifactError naming the problem."""
+    version_dir = Path(version_dir)
+    mpath = version_dir / MANIFEST
+    if not mpath.is_file():
+        raise ArtifactError(f"{version_dir}: no {MANIFEST} (incomplete or not a model folder)")
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ArtifactError(f"{mpath}: unreadable manifest ({e})") from e
+    fv = manifest.get("format_version")
+    if fv != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{mpath}: format version {fv!r}, this nlpsvc reads {FORMAT_VERSION}; retrain the model"
+        )
+    for name, info in manifest.get("files", {}).items():
+        path = version_dir / name
+        if not path.is_file():
+            raise ArtifactError(f"{version_dir}: file {name} listed in the manifest is missing")
+        if path.stat().st_size != info["size"]:
+            raise ArtifactError(f"{path}: size {path.stat().st_size}, manifest says {info['size']}")
+        if check_hashes and sha256_file(path) != info["sha256"]:
+            raise ArtifactError(f"{path}: sha256 mismatch (file corrupted or modified)")
+    return Artifact(version_dir, manifest)
+
+
+def versions(kind_dir: str | Path) -> list[str]:
+    """Published versions in a kind folder, oldest first (temp folders excluded)."""
+    kind_dir = Path(kind_dir)
+    if not kind_dir.is_dir():
+        return []
+    return sorted(
+        p.name for p in kind_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
+
+
+def load_current(kind_dir: str | Path, fallback: bool = True) -> Artifact:
+    """The verified version named by CURRENT.
+
+    If it fails verification and ``fallback`` is set, the newest older version that verifies is
+    used instead (with a warning), so one bad publish never takes a model off the air.
+    """
+    kind_dir = Path(kind_dir)
+    cur = kind_dir / CURRENT
+    if not cur.is_file():
+        raise ArtifactError(f"{kind_dir}: no {CURRENT} file (no model has been published here)")
+    name = cur.read_text(encoding="utf-8").strip()
+    try:
+        return verify(kind_dir / name)
+    except ArtifactError as first:
+        if not fallback:
+            raise
+        for older in reversed([v for v in versions(kind_dir) if v < name]):
+            try:
+                art = verify(kind_dir / older)
+            except ArtifactError:
+                continue
+            log.warning("%s; serving previous version %s instead", first, older)
+            return art
+        raise
+
+
+def model_sets(root: str | Path) -> dict[str, Path]:
+    """Model sets under ``root``: ``models`` (every corpus in it) or ``models/<corpus>`` (one)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ArtifactError(f"{root}: no such models folder")
+
+    def is_set(p: Path) -> bool:
+        return any((p / k / CURRENT).is_file() for k in KINDS)
+
+    if is_set(root):
+        return {root.name: root}
+    return {p.name: p for p in sorted(root.iterdir()) if p.is_dir() and is_set(p)}

@@ -1,0 +1,134 @@
+"""The service's error format and request validation (SPEC §4).
+
+Every error is ``{"error": {"code", "message", "field"}}`` with a 4xx/5xx status. Blueprints
+validate with the helpers here so every endpoint answers the same way to the same mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+_MISSING = object()
+
+
+class ApiError(Exception):
+    """An error answered to the client as JSON."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+    def response(self):  # noqa: ANN201 - a Flask response tuple
+        body = {"error": {"code": self.code, "message": self.message, "field": self.field}}
+        return jsonify(body), self.status
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or the right 413/415/400/422."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "too_large", f"request body exceeds {limit} bytes")
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
+    try:
+        raw = request.get_data(cache=True)
+        if len(raw) > limit:
+            raise ApiError(413, "too_large", f"request body exceeds {limit} bytes")
+        body = request.get_json(force=True, silent=False)
+    except HTTPException as e:
+        if e.code == 413:
+            raise ApiError(413, "too_large", f"request body exceeds {limit} bytes") from e
+        raise ApiError(400, "malformed_json", "request body is not valid JSON") from e
+    except UnicodeDecodeError as e:
+        raise ApiError(400, "malformed_json", "request body is not valid UTF-8") from e
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid_type", "request body must be a JSON object")
+    return body
+
+
+def field(
+    body: dict[str, Any],
+    name: str,
+    types: type | tuple[type, ...],
+    default: Any = _MISSING,
+    check: Callable[[Any], str | None] | None = None,
+) -> Any:
+    """One field of the body: present (or defaulted), of the right type, passing ``check``.
+
+    ``check`` returns an error message or None. Booleans are never accepted as numbers.
+    """
+    if name not in body or body[name] is None and default is not _MISSING:
+        if default is _MISSING:
+            raise ApiError(422, "missing_field", f"field '{name}' is required", name)
+        return default
+    value = body[name]
+    tnames = types if isinstance(types, tuple) else (types,)
+    if isinstance(value, bool) and bool not in tnames or not isinstance(value, tnames):
+        expected = " or ".join(_json_type(t) for t in tnames)
+        raise ApiError(422, "invalid_type", f"field '{name}' must be {expected}", name)
+    if check is not None and (msg := check(value)):
+        raise ApiError(422, "invalid_value", f"field '{name}' {msg}", name)
+    return value
+
+
+def int_range(lo: int, hi: int) -> Callable[[int], str | None]:
+    return lambda v: None if lo <= v <= hi else f"must be between {lo} and {hi}"
+
+
+def texts_field(body: dict[str, Any], single: str = "text", many: str = "texts") -> list[str]:
+    """``text`` or ``texts`` as a list of strings, within the configured limits."""
+    cfg = current_app.config
+    if single in body and many in body:
+        raise ApiError(422, "invalid_value", f"give '{single}' or '{many}', not both", many)
+    if single in body:
+        texts = [field(body, single, str)]
+        names = [single]
+    elif many in body:
+        texts = field(body, many, list)
+        if not texts:
+            raise ApiError(422, "invalid_value", f"field '{many}' must not be empty", many)
+        if len(texts) > cfg["MAX_TEXTS"]:
+            raise ApiError(
+                422, "too_many_texts", f"at most {cfg['MAX_TEXTS']} texts per request", many
+            )
+        names = [f"{many}[{i}]" for i in range(len(texts))]
+    else:
+        raise ApiError(422, "missing_field", f"field '{single}' or '{many}' is required", single)
+    for name, t in zip(names, texts, strict=True):
+        if not isinstance(t, str):
+            raise ApiError(422, "invalid_type", f"field '{name}' must be a string", name)
+        if len(t) > cfg["MAX_TEXT_CHARS"]:
+            raise ApiError(
+                422, "text_too_long", f"field '{name}' exceeds {cfg['MAX_TEXT_CHARS']} characters",
+                name,
+            )
+    return texts
+
+
+def _json_type(t: type) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
+            list: "an array", dict: "an object"}.get(t, t.__name__)
+
+
+def init_app(app: Flask) -> None:
+    """Answer every error, including Flask's own 404/405/413/500, in the JSON format."""
+
+    @app.errorhandler(ApiError)
+    def _api_error(e: ApiError):  # noqa: ANN202
+        return e.response()
+
+    @app.errorhandler(HTTPException)
+    def _http_error(e: HTTPException):  # noqa: ANN202
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            e.code or 500, "http_error"
+        )
+        return ApiError(e.code or 500, code, e.description or e.name).response()
+
+    @app.errorhandler(Exception)
+    def _internal(e: Exception):  # noqa: ANN202
+        app.logger.exception("unhandled error")
+        return ApiError(500, "internal_error", "internal server error").response()
