@@ -14,9 +14,9 @@ from typing import Any
 
 TOKENIZERS = ("default", "whitespace")
 
-# Words with inner apostrophes/hyphens kept whole, numbers with separators, and any other
-# non-space symbol as its own token (punctuation is kept: LMs and the chatbot need it).
-_DEFAULT_RE = re.compile(r"\w+(?:[-'’]\w+)*|[^\w\s]", re.UNICODE)
+# Markers such as <unk> or </s> kept whole, words with inner apostrophes/hyphens kept whole, and
+# any other non-space symbol as its own token (punctuation is kept: LMs and the chatbot need it).
+_DEFAULT_RE = re.compile(r"</?\w+>|\w+(?:[-'’]\w+)*|[^\w\s]", re.UNICODE)
 
 
 @dataclass(frozen=True)
