@@ -56,6 +56,14 @@ class Pipeline(ABC):
     def has_data(self, corpus: Any) -> bool:
         """True when the corpus holds the files this model is trained from."""
 
+    def check(self, ctx: TrainContext) -> None:
+        """Validate this pipeline's config section; called for every pipeline before any runs.
+
+        Override to build the config dataclass (``nlpsvc.config.to_dataclass``) so a typo in
+        ``--set`` fails in a second, not after an hour of another family's training.
+        """
+        return None
+
     @abstractmethod
     def run(self, ctx: TrainContext) -> Result:
         """Read -> fit -> evaluate -> publish; raise on bad data, publishing nothing."""
