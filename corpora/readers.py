@@ -30,31 +30,24 @@ cost no memory, and nothing is read until iterated.
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import hashlib
 import json
 import logging
-import lzma
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from nlpsvc.text import TextConfig, Tokenizer
+from nlpsvc.textio import TextFileError, read_lines, strip_compression
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
 SOURCES = ("text", "labeled", "dialogs")
-COMPRESSION: dict[str, Callable[[Path], IO[bytes]]] = {
-    ".gz": lambda p: gzip.open(p, "rb"),
-    ".bz2": lambda p: bz2.open(p, "rb"),
-    ".xz": lambda p: lzma.open(p, "rb"),
-}
 DEFAULT_SPLITS = {"valid": 0.05, "test": 0.05, "seed": "nlpsvc"}
 
 # A split word at the start of a word of the file name (train, training, dev, valid, validation).
@@ -65,7 +58,7 @@ _DAILYDIALOG_RE = re.compile(r"^dialogues_(train|validation|test)$", re.I)
 _DAILYDIALOG_EXTRA_RE = re.compile(r"^dialogues_(act|emotion)_", re.I)
 
 
-class CorpusError(ValueError):
+class CorpusError(TextFileError):
     """Unreadable or malformed corpus data; the message names the file (and line)."""
 
 
@@ -99,16 +92,9 @@ def split_of_name(name: str) -> str | None:
     return _SPLIT_NAMES[m.group(1).lower()] if m else None
 
 
-def _strip_compression(name: str) -> tuple[str, str]:
-    for ext in COMPRESSION:
-        if name.endswith(ext):
-            return name[: -len(ext)], ext
-    return name, ""
-
-
 def classify_file(path: Path) -> CorpusFile | None:
     """What a file in a corpus folder is, or None for files that are not corpus data."""
-    base, _ = _strip_compression(path.name)
+    base, _ = strip_compression(path.name)
     stem, dot, ext = base.rpartition(".")
     if not dot or _SKIP_RE.match(base) or base.startswith("."):
         return None
@@ -126,26 +112,6 @@ def classify_file(path: Path) -> CorpusFile | None:
     if ext in ("tsv", "jsonl") and lower.startswith("dialogs"):
         return CorpusFile(path, "dialogs", ext, split_of_name(stem[7:]))
     return None
-
-
-def open_binary(path: Path) -> IO[bytes]:
-    """Open a plain or compressed file for reading bytes."""
-    _, ext = _strip_compression(path.name)
-    return COMPRESSION[ext](path) if ext else open(path, "rb")
-
-
-def read_lines(path: Path, errors: str = "strict") -> Iterator[tuple[int, str]]:
-    """(line number, text without newline) for each line; bad UTF-8 names file and line."""
-    with open_binary(path) as f:
-        for lineno, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8", errors)
-            except UnicodeDecodeError as e:
-                raise CorpusError(
-                    f"{path}:{lineno}: invalid UTF-8 at byte {e.start} "
-                    "(fix the file, or read it with --errors replace)"
-                ) from None
-            yield lineno, line.rstrip("\r\n")
 
 
 class Corpus:
@@ -195,7 +161,7 @@ class Corpus:
     def _default_name(self) -> str:
         if self.path.is_dir():
             return self.path.resolve().name
-        base, _ = _strip_compression(self.path.name)
+        base, _ = strip_compression(self.path.name)
         return base.rsplit(".", 1)[0] if "." in base else base
 
     def _text_settings(self) -> dict[str, Any]:
@@ -288,12 +254,17 @@ class Corpus:
         _check_split(split)
         if cf.split is not None and cf.split != split:
             return
-        for lineno, line in read_lines(cf.path, self.errors):
-            if not line.strip():
-                continue
-            if cf.split is None and self.hash_split(line) != split:
-                continue
-            yield lineno, line
+        try:
+            for lineno, line in read_lines(cf.path, self.errors):
+                if not line.strip():
+                    continue
+                if cf.split is None and self.hash_split(line) != split:
+                    continue
+                yield lineno, line
+        except TextFileError as e:
+            if isinstance(e, CorpusError):
+                raise
+            raise CorpusError(str(e)) from None
 
     def _bad(self, cf: CorpusFile, lineno: int, what: str) -> None:
         msg = f"{cf.path}:{lineno}: {what}"
