@@ -1,0 +1,215 @@
+"""Trained vectors as served: queries, saving, loading from an artifact, word2vec export.
+
+Files of an embeddings artifact:
+
+* ``vectors.kv`` + ``vectors.kv.*.npy`` — gensim ``KeyedVectors`` (``FastTextKeyedVectors`` for
+  fastText) saved with ``sep_limit=0``, so every array is its own ``.npy`` and
+  ``KeyedVectors.load(path, mmap="r")`` memory-maps them: N server processes share one copy.
+  (gensim's default keeps arrays under 10 MB inside the pickle, where mmap cannot reach them.)
+  fastText recomposes its in-vocabulary vectors at load time (gensim does not save them); its
+  big n-gram bucket array stays mapped.
+* ``ann.faiss`` — optional approximate index (see ``index.py``).
+
+The pickle inside ``vectors.kv`` is only ever loaded from a hash-checked artifact.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gensim.models.fasttext import FastTextKeyedVectors
+from gensim.models.keyedvectors import KeyedVectors
+
+from nlpsvc.artifacts import Artifact, load_current
+from nlpsvc.embeddings.index import AnnIndex
+from nlpsvc.text import TextConfig, Tokenizer
+
+log = logging.getLogger(__name__)
+
+VECTORS = "vectors.kv"
+
+
+class UnknownWord(KeyError):
+    """A word with no vector (word2vec models only: fastText composes one from subwords)."""
+
+    def __init__(self, word: str, where: str | None = None) -> None:
+        super().__init__(word)
+        self.word, self.where = word, where
+
+    def __str__(self) -> str:
+        return f"word {self.word!r} is not in the vocabulary"
+
+
+@dataclass
+class Neighbour:
+    word: str
+    score: float
+
+
+def save_vectors(kv: KeyedVectors, folder: str | Path) -> Path:
+    """Save so that every array is a separate, memory-mappable ``.npy`` file."""
+    path = Path(folder) / VECTORS
+    kv.save(str(path), sep_limit=0)
+    return path
+
+
+def load_vectors(path: str | Path, mmap: str | None = "r") -> KeyedVectors:
+    kv = KeyedVectors.load(str(path), mmap=mmap)
+    kv.fill_norms()  # once here, not on the first request
+    return kv
+
+
+class EmbeddingModel:
+    """Word vectors plus the tokenizer settings they were trained with and an optional index.
+
+    Query words are normalised like the training text (Unicode form, lower-casing) but not
+    split: a query is one vocabulary item (``new_york`` when phrases were learnt).
+    """
+
+    def __init__(
+        self, kv: KeyedVectors, text: TextConfig | None = None, index: AnnIndex | None = None
+    ) -> None:
+        self.kv = kv
+        self.tokenizer = Tokenizer(text or TextConfig())
+        self.index = index
+
+    @property
+    def subwords(self) -> bool:
+        """True when unseen words get vectors from character n-grams (fastText)."""
+        return isinstance(self.kv, FastTextKeyedVectors) and self.kv.bucket > 0
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.kv)
+
+    def normalize(self, word: str) -> str:
+        return self.tokenizer.normalize(word).strip()
+
+    def known(self, word: str) -> bool:
+        """In the trained vocabulary (after normalisation)."""
+        return self.kv.has_index_for(self.normalize(word))
+
+    def _resolve(self, words: list[str], where: list[str] | None = None) -> tuple[list[str], bool]:
+        """Normalised words and whether any was unseen; word2vec raises ``UnknownWord``."""
+        out, oov = [], False
+        for i, word in enumerate(words):
+            key = self.normalize(word)
+            if not self.kv.has_index_for(key):
+                if not self.subwords or not key:
+                    raise UnknownWord(word, where[i] if where else None)
+                oov = True
+            out.append(key)
+        return out, oov
+
+    def vector(self, word: str) -> tuple[np.ndarray, bool]:
+        (key,), oov = self._resolve([word])
+        return np.asarray(self.kv.get_vector(key), dtype=np.float32), oov
+
+    def most_similar(
+        self, positive: list[str], negative: list[str] | None = None, topn: int = 10,
+        where: list[str] | None = None,
+    ) -> tuple[list[Neighbour], bool]:
+        """Nearest words to the mean of ``positive`` minus ``negative`` (cosine, gensim's rule).
+
+        The query words themselves are never returned. Exact unless an index is loaded.
+        """
+        negative = negative or []
+        keys, oov = self._resolve(list(positive) + list(negative), where)
+        pos, neg = keys[:len(positive)], keys[len(positive):]
+        topn = min(topn, self.vocab_size)
+        if self.index is None:
+            pairs = self.kv.most_similar(positive=pos, negative=neg, topn=topn)
+            return [Neighbour(w, float(s)) for w, s in pairs], oov
+        weights = np.concatenate([np.ones(len(pos)), -np.ones(len(neg))])
+        mean = self.kv.get_mean_vector(keys, weights, pre_normalize=True, post_normalize=True)
+        skip = {self.kv.get_index(k) for k in keys if self.kv.has_index_for(k)}
+        scores, ids = self.index.search(mean, topn + len(skip))
+        found = [
+            Neighbour(self.kv.index_to_key[i], float(s))
+            for i, s in zip(ids[0], scores[0], strict=True) if i >= 0 and i not in skip
+        ]
+        return found[:topn], oov
+
+    def similarity(self, a: str, b: str, where: list[str] | None = None) -> tuple[float, bool]:
+        """Cosine similarity of two words, and whether either was unseen."""
+        (ka, kb), oov = self._resolve([a, b], where)
+        return float(self.kv.similarity(ka, kb)), oov
+
+
+def pin_threads() -> None:
+    """One BLAS (and OpenMP) thread per process: a single query is too small to split, and on a
+    server the workers already use every core, so extra threads only hand work back and forth.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def load_artifact(artifact: Artifact, mmap: str | None = "r") -> EmbeddingModel:
+    """The model of a verified embeddings artifact (the service registry's entry point)."""
+    kv = load_vectors(artifact.file(VECTORS), mmap=mmap)
+    index = None
+    ann = artifact.manifest.get("ann") or {}
+    if AnnIndex.FILE in artifact.manifest.get("files", {}):
+        index = AnnIndex.load(artifact.file(AnnIndex.FILE), int(ann.get("ef_search", 64)))
+    return EmbeddingModel(kv, TextConfig.from_dict(artifact.manifest.get("text")), index)
+
+
+def open_model(models_dir: str | Path) -> EmbeddingModel:
+    """The served (CURRENT) embeddings of a model set, ``models/<corpus-name>``."""
+    return load_artifact(load_current(Path(models_dir) / "embeddings"))
+
+
+def export_word2vec(model: EmbeddingModel, output: str | Path, binary: bool = False) -> Path:
+    """Write the word vectors in the word2vec text (or binary) format, atomically.
+
+    fastText models export their in-vocabulary word vectors (the format has no subwords).
+    """
+    output = Path(output)
+    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    try:
+        model.kv.save_word2vec_format(str(tmp), binary=binary)
+        os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return output
+
+
+def cli_eval(artifact: Artifact, args: Any) -> dict[str, Any]:
+    """``nlpsvc eval --kind embeddings --pairs FILE | --analogies FILE``."""
+    from nlpsvc.embeddings.evaluate import evaluate_analogies, evaluate_pairs
+
+    pairs, analogies = getattr(args, "pairs", None), getattr(args, "analogies", None)
+    if bool(pairs) == bool(analogies):
+        raise ValueError("eval --kind embeddings needs --pairs FILE or --analogies FILE")
+    model = load_artifact(artifact)
+    if pairs:
+        return evaluate_pairs(model.kv, pairs)
+    return evaluate_analogies(model.kv, analogies)
+
+
+EXPORT_FORMATS = ("word2vec", "word2vec-binary")
+
+
+def cli_export(artifact: Artifact, fmt: str, output: str | Path) -> None:
+    """``nlpsvc export --kind embeddings --format word2vec[-binary] --output FILE``."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"embeddings export formats: {', '.join(EXPORT_FORMATS)}; not {fmt!r}")
+    model = load_artifact(artifact)
+    model.kv.save_word2vec_format(str(output), binary=fmt == "word2vec-binary")
+
+
+def describe(model: EmbeddingModel) -> dict[str, Any]:
+    return {"vocab_size": model.vocab_size, "vector_size": model.kv.vector_size,
+            "subwords": model.subwords, "ann": model.index is not None}
