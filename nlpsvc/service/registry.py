@@ -10,11 +10,13 @@ from __future__ import annotations
 import importlib
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from nlpsvc.artifacts import Artifact, ArtifactError, load_current, model_sets
 from nlpsvc.service.errors import ApiError
+from nlpsvc.text import TextConfig, Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,14 @@ FAMILIES: dict[str, str] = {
 
 @dataclass
 class Loaded:
+    """A model and its artifact; ``tokenizer`` is the one it was trained with (manifest)."""
+
     artifact: Artifact
     model: Any
+
+    @cached_property
+    def tokenizer(self) -> Tokenizer:
+        return Tokenizer(TextConfig.from_dict(self.artifact.manifest.get("text")))
 
 
 @dataclass

@@ -1,0 +1,95 @@
+"""``POST /score``: log10 probability and perplexity of texts under a language model (SPEC §4)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from nlpsvc.scoring import LanguageModel
+from nlpsvc.service import registry
+from nlpsvc.service.errors import field as get_field
+from nlpsvc.service.errors import json_body, texts_field
+
+bp = Blueprint("score", __name__)
+
+LM_KINDS = ("ngram", "lstm")
+
+
+def _one_of(options: tuple[str, ...]):  # noqa: ANN202
+    return lambda v: None if v in options else f"must be one of {', '.join(options)}"
+
+
+@bp.post("/score")
+def score():  # noqa: ANN201
+    body = json_body()
+    texts = texts_field(body)
+    kind = get_field(body, "kind", str, default="ngram", check=_one_of(LM_KINDS))
+    per_token = get_field(body, "per_token", bool, default=False)
+    model = get_field(body, "model", str, default=None)
+    name, loaded = registry().get(kind, model)
+    lm = LanguageModel(model=loaded.model, tokenizer=loaded.tokenizer, artifact=loaded.artifact)
+    return jsonify({"model": name, "kind": kind, "version": loaded.artifact.version,
+                    "results": lm.score_texts(texts, per_token=per_token)})
+
+
+_TOKEN = {
+    "type": "object",
+    "properties": {
+        "token": {"type": "string"},
+        "log10_prob": {"type": "number", "nullable": True},
+        "ngram_order": {"type": "integer"},
+        "oov": {"type": "boolean"},
+    },
+}
+_RESULT = {
+    "type": "object",
+    "required": ["text", "tokens", "log10_prob", "perplexity", "oov"],
+    "properties": {
+        "text": {"type": "string"},
+        "tokens": {"type": "integer", "description": "tokens scored, sentence end included"},
+        "log10_prob": {"type": "number", "nullable": True,
+                       "description": "log10 P(text); null when zero (unsmoothed models)"},
+        "perplexity": {"type": "number", "nullable": True},
+        "oov": {"type": "integer", "description": "words not in the vocabulary"},
+        "per_token": {"type": "array", "items": _TOKEN},
+    },
+}
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+OPENAPI_PATHS = {
+    "/score": {
+        "post": {
+            "summary": "Score texts with a language model (log10 probability, perplexity).",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {
+                    "type": "object",
+                    "properties": {
+                        "text": {"type": "string", "maxLength": 10000},
+                        "texts": {"type": "array", "maxItems": 1000,
+                                  "items": {"type": "string", "maxLength": 10000}},
+                        "kind": {"type": "string", "enum": list(LM_KINDS), "default": "ngram"},
+                        "per_token": {"type": "boolean", "default": False},
+                        "model": {"type": "string", "description": "model set (corpus) name"},
+                    },
+                }}},
+            },
+            "responses": {
+                "200": {"description": "one result per text, in order",
+                        "content": {"application/json": {"schema": {
+                            "type": "object",
+                            "properties": {
+                                "model": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "version": {"type": "string"},
+                                "results": {"type": "array", "items": _RESULT},
+                            },
+                        }}}},
+                **{code: {"description": desc, "content": _ERROR} for code, desc in (
+                    ("400", "malformed JSON"), ("404", "unknown model"),
+                    ("413", "body too large"), ("415", "not application/json"),
+                    ("422", "missing or invalid field"), ("503", "no model of this kind"),
+                )},
+            },
+        }
+    }
+}
