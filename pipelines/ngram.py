@@ -1,0 +1,136 @@
+"""The n-gram LM pipeline: corpus sentences -> counts + smoothing -> held-out perplexity -> publish.
+
+Config (``[ngram]`` table, ``--set ngram.KEY=VALUE``): see ``NgramConfig``. The artifact holds
+the engine's compact numpy model in ``model/`` (memory-mapped by the service) and, with
+``ngram.arpa = true``, an ARPA copy ``model.arpa`` (``nlpsvc export`` writes one on demand).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nlpsvc.config import ConfigError, to_dataclass
+from pipelines.base import Pipeline, Result, TrainContext
+
+SMOOTHINGS = ("mle", "addk", "witten_bell", "katz", "absolute", "kn", "mkn", "stupid_backoff")
+
+
+@dataclass
+class NgramConfig:
+    """Settings of ``nlpsvc train --only ngram``; defaults match ``lmplz -o 3``."""
+
+    order: int = 3  # longest n-gram
+    smoothing: str = "mkn"  # one of SMOOTHINGS
+    k: float | None = None  # addk: pseudo-count (engine default when None)
+    discount: float | None = None  # absolute / kn: fixed discount (estimated when None)
+    prune: list[int] | None = None  # per-order count thresholds, e.g. [0, 0, 1] (KenLM style)
+    min_count: int = 1  # words seen fewer times become <unk>
+    max_vocab: int | None = None  # keep at most this many words (most frequent)
+    arpa: bool = False  # also store model.arpa in the artifact
+    params: dict[str, Any] = field(default_factory=dict)  # extra estimator parameters
+
+    def check(self) -> None:
+        if not isinstance(self.order, int) or not 1 <= self.order <= 10:
+            raise ConfigError(f"ngram.order must be an integer in 1..10, got {self.order!r}")
+        if self.smoothing not in SMOOTHINGS:
+            raise ConfigError(f"ngram.smoothing {self.smoothing!r} is not one of "
+                              f"{', '.join(SMOOTHINGS)}")
+        if self.k is not None and self.smoothing != "addk":
+            raise ConfigError("ngram.k applies to smoothing 'addk' only")
+        if self.min_count < 1:
+            raise ConfigError("ngram.min_count must be at least 1")
+        if self.prune is not None and len(self.prune) not in (self.order, self.order - 1):
+            raise ConfigError(f"ngram.prune needs one threshold per order ({self.order})")
+
+    def estimator_params(self) -> dict[str, Any]:
+        params = dict(self.params)
+        if self.k is not None:
+            params["k"] = self.k
+        if self.discount is not None:
+            params["discount"] = self.discount
+        return params
+
+
+class _Counted:
+    """A restartable stream that shows a progress bar on each pass."""
+
+    def __init__(self, stream: Any, desc: str, enabled: bool) -> None:
+        self.stream, self.desc, self.enabled = stream, desc, enabled
+
+    def __iter__(self) -> Iterator[list[str]]:
+        if not self.enabled:
+            return iter(self.stream)
+        from tqdm import tqdm
+
+        return iter(tqdm(self.stream, desc=self.desc, unit=" sent", leave=False))
+
+
+class NgramPipeline(Pipeline):
+    kind = "ngram"
+
+    def has_data(self, corpus: Any) -> bool:
+        return bool(corpus.has_text)
+
+    def config(self, ctx: TrainContext) -> NgramConfig:
+        cfg = to_dataclass(NgramConfig, ctx.section("ngram"), "ngram")
+        cfg.check()
+        return cfg
+
+    def check(self, ctx: TrainContext) -> None:
+        self.config(ctx)
+
+    def run(self, ctx: TrainContext) -> Result:
+        from nlpsvc import ngram
+
+        started = time.perf_counter()
+        cfg = self.config(ctx)
+        corpus = ctx.corpus
+        train = _Counted(corpus.sentences("train"), "ngram: counting", ctx.progress)
+        model = ngram.train(
+            train, order=cfg.order, smoothing=cfg.smoothing, min_count=cfg.min_count,
+            max_size=cfg.max_vocab, prune=cfg.prune, **cfg.estimator_params(),
+        )
+        metrics: dict[str, Any] = {}
+        for split in ("valid", "test"):
+            held = corpus.sentences(split)
+            if next(iter(held), None) is None:
+                continue
+            ev = model.evaluate(_Counted(held, f"ngram: {split}", ctx.progress))
+            for key in ("perplexity", "tokens", "oov", "log10_prob"):
+                if key in ev:
+                    metrics[f"{split}_{key}"] = ev[key]
+        main = "valid" if "valid_perplexity" in metrics else "test"
+        if f"{main}_perplexity" in metrics:
+            metrics["perplexity"] = metrics[f"{main}_perplexity"]
+            metrics["held_out_split"] = main
+        metrics["proper"] = bool(getattr(model, "proper", True))
+
+        def write(folder: Path) -> None:
+            model.save(folder / "model")
+            if cfg.arpa:
+                model.to_arpa(folder / "model.arpa")
+
+        return self.publish(
+            ctx, write, config={"ngram": asdict(cfg), "text": ctx.text.to_dict()},
+            metrics=metrics, started=started, metric="perplexity",
+            extra={"model_info": _info(model)},
+        )
+
+
+def _info(model: Any) -> dict[str, Any]:
+    """Sizes worth showing in ``nlpsvc info`` (whatever the engine exposes)."""
+    out: dict[str, Any] = {}
+    for name in ("order", "smoothing"):
+        if hasattr(model, name):
+            out[name] = getattr(model, name)
+    vocab = getattr(model, "vocab", None)
+    if vocab is not None:
+        out["vocab_size"] = len(vocab)
+    counts = getattr(model, "counts", None)
+    if isinstance(counts, list | tuple):
+        out["ngrams"] = [int(c) for c in counts]
+    return out
