@@ -71,8 +71,9 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def _new_version() -> str:
-    # Sortable by time; the random suffix keeps two publishes in the same second apart.
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+    # Sortable by time to the microsecond (fallback picks "the newest older version" by name);
+    # the random suffix keeps two machines publishing at the same instant apart.
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ") + "-" + secrets.token_hex(2)
 
 
 class ArtifactWriter:
