@@ -1,0 +1,94 @@
+"""Classifier settings: the ``[classifier]`` config table as a dataclass, checked up front.
+
+The keys ``variants``, ``epochs`` and ``word_ngrams`` are part of the user contract (SPEC §7);
+the rest are ours. The whole table is stored in the manifest and next to the weights, so a
+loaded model is rebuilt from its own files alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+VARIANTS = ("linear", "fasttext")
+LOSSES = ("auto", "softmax", "ova")
+OPTIMIZERS = ("sgd", "adam")
+LINEAR_MODELS = ("logreg", "svm")
+
+
+@dataclass
+class ClassifierConfig:
+    """Settings of both variants (``--set classifier.KEY=VALUE``)."""
+
+    variants: list[str] = field(default_factory=lambda: list(VARIANTS))  # which to train
+    default_variant: str = "auto"  # served when a request names none; "auto": best on valid
+
+    # --- fastText-style PyTorch model
+    epochs: int = 25  # upper bound; early stopping on the validation split may stop sooner
+    word_ngrams: int = 2  # longest word n-gram hashed into buckets (1: bag of words only)
+    dim: int = 50  # embedding size
+    buckets: int = 1 << 19  # hash buckets for word n-grams (rows of the embedding table)
+    min_count: int = 1  # words seen fewer times get no row of their own (n-grams still hash)
+    lr: float = 0.5  # start learning rate, decayed linearly to 0 (fastText's schedule) for SGD
+    batch_size: int = 16
+    optimizer: str = "sgd"  # "sgd" (sparse gradients, fastText schedule) or "adam" (SparseAdam)
+    loss: str = "auto"  # "softmax", "ova" (one-vs-all sigmoids) or "auto": ova if multi-label
+    dropout: float = 0.0  # on the averaged text vector
+    weight_decay: float = 0.0  # L2 on the output layer
+    patience: int = 3  # epochs without validation improvement before stopping (0: never stop)
+    seed: int = 0
+    pretrained: str = ""  # path to word2vec KeyedVectors to init word rows; "" or missing: skip
+
+    # --- scikit-learn TF-IDF model
+    linear_model: str = "svm"  # "logreg" or "svm" (LinearSVC, probabilities temperature-scaled)
+    C: float = 1.0
+    linear_word_ngrams: int = 2  # TF-IDF word n-grams 1..N (0: none)
+    char_ngrams: list[int] = field(default_factory=lambda: [0, 0])  # [min, max]; [0, 0]: none
+    min_df: int = 2
+    max_features: int = 0  # 0: no limit
+    sublinear_tf: bool = True
+
+    # --- data
+    valid_fraction: float = 0.1  # carved from train (by a hash of the line) when no valid split
+    test_fraction: float = 0.1  # idem for test
+
+    def __post_init__(self) -> None:
+        if isinstance(self.variants, str):
+            self.variants = [v.strip() for v in self.variants.split(",") if v.strip()]
+        self.variants = list(self.variants)
+        bad = [v for v in self.variants if v not in VARIANTS]
+        if bad or not self.variants:
+            raise ValueError(f"variants must be a non-empty subset of {VARIANTS}, got {bad or []}")
+        if self.default_variant not in ("auto", *self.variants):
+            raise ValueError(
+                f"default_variant {self.default_variant!r} must be 'auto' or a trained variant"
+            )
+        _choice("loss", self.loss, LOSSES)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("linear_model", self.linear_model, LINEAR_MODELS)
+        for name in ("epochs", "word_ngrams", "dim", "buckets", "batch_size", "min_count"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer")
+        if self.lr <= 0 or self.C <= 0:
+            raise ValueError("lr and C must be > 0")
+        if not 0 <= self.dropout < 1:
+            raise ValueError("dropout must be in [0, 1)")
+        if self.weight_decay < 0 or self.patience < 0 or self.linear_word_ngrams < 0:
+            raise ValueError("weight_decay, patience and linear_word_ngrams must be >= 0")
+        self.char_ngrams = list(self.char_ngrams)
+        lo, hi = (self.char_ngrams + [0, 0])[:2] if len(self.char_ngrams) <= 2 else (-1, -1)
+        if len(self.char_ngrams) != 2 or lo < 0 or hi < lo or (lo == 0) != (hi == 0):
+            raise ValueError("char_ngrams must be [min, max] with 1 <= min <= max, or [0, 0]")
+        if self.linear_word_ngrams == 0 and hi == 0:
+            raise ValueError("the linear variant needs word n-grams or char n-grams")
+        for name in ("valid_fraction", "test_fraction"):
+            if not 0 < getattr(self, name) < 0.5:
+                raise ValueError(f"{name} must be in (0, 0.5)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ValueError(f"{name} must be one of {', '.join(options)}, got {value!r}")
