@@ -1,4 +1,4 @@
-# nlpsvc — every target creates .venv and installs the project on first use.
+# nlpsvc — every target creates .venv and installs the project on first use (SPEC §1).
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
@@ -6,8 +6,12 @@ STAMP   := $(VENV)/.installed
 corpus  ?= corpora/demo
 models  ?= models
 port    ?= 8000
+host    ?= 127.0.0.1
 WORKERS ?= 2
 THREADS ?= 4
+# make train corpus=PATH [only=ngram,embeddings] [config=FILE] [set="text.tokenizer=whitespace ngram.order=5"]
+TRAIN_ARGS = $(if $(only),--only $(only)) $(if $(config),--config $(config)) \
+             $(foreach s,$(set),--set $(s)) $(if $(errors),--errors $(errors))
 
 .PHONY: install run train serve score test bench lint clean
 
@@ -21,22 +25,29 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Train on the shipped demo corpus if its artifacts are missing, then serve.
+# Train the shipped demo corpus for every kind whose artifacts are missing, then serve.
 run: install
-	@test -f $(models)/demo/ngram/CURRENT || $(BIN)/nlpsvc train corpora/demo --out $(models)
-	@echo "nlpsvc on http://127.0.0.1:$(port)"
-	@echo "  curl -s localhost:$(port)/health"
-	@echo "  curl -s -XPOST localhost:$(port)/score -H 'Content-Type: application/json' -d '{\"text\": \"it was a dark night\"}'"
-	$(BIN)/nlpsvc serve --models $(models) --port $(port) --workers $(WORKERS) --threads $(THREADS)
+	$(BIN)/nlpsvc train corpora/demo --out $(models) --if-missing
+	@echo ""
+	@echo "nlpsvc on http://$(host):$(port)  (Ctrl-C stops it)"
+	@echo "  curl -s http://$(host):$(port)/ready"
+	@echo "  curl -s http://$(host):$(port)/models"
+	@echo "  curl -s -XPOST http://$(host):$(port)/score -H 'Content-Type: application/json' -d '{\"text\": \"Alice was beginning to get very tired\"}'"
+	@echo "  curl -s -XPOST http://$(host):$(port)/score -H 'Content-Type: application/json' -d '{\"texts\": [\"the queen said\", \"said queen the\"], \"per_token\": true}'"
+	@echo ""
+	$(BIN)/nlpsvc serve --models $(models) --host $(host) --port $(port) --workers $(WORKERS) --threads $(THREADS)
 
 train: install
-	$(BIN)/nlpsvc train $(corpus) --out $(models) $(if $(only),--only $(only)) $(if $(config),--config $(config))
+	$(BIN)/nlpsvc train $(corpus) --out $(models) $(TRAIN_ARGS)
 
 serve: install
-	$(BIN)/nlpsvc serve --models $(models) --port $(port) --workers $(WORKERS) --threads $(THREADS)
+	$(BIN)/nlpsvc serve --models $(models) --host $(host) --port $(port) --workers $(WORKERS) --threads $(THREADS)
 
 score: install
-	$(BIN)/nlpsvc score --models $(models) --input $(input) --output $(output) $(if $(kind),--kind $(kind)) $(if $(jobs),--jobs $(jobs))
+	@test -n "$(input)" -a -n "$(output)" || { echo "usage: make score input=FILE output=FILE [kind=ngram] [jobs=N] [models=DIR]"; exit 2; }
+	$(BIN)/nlpsvc score --models $(models) --input $(input) --output $(output) \
+		$(if $(kind),--kind $(kind)) $(if $(jobs),--jobs $(jobs)) $(if $(column),--column $(column)) \
+		$(if $(resume),--resume)
 
 test: install
 	$(BIN)/python -m pytest -q

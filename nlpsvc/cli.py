@@ -116,6 +116,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not chosen:
         raise CliError(f"{args.corpus}: no data any pipeline can train on "
                        "(expected *.txt, labeled*.tsv, *.ft or dialogs* files)")
+    if args.if_missing:  # `make run`: train only what has no published version yet
+        out_set = Path(args.out) / corpus.name
+        chosen = [p for p in chosen if not (out_set / p.kind / CURRENT).is_file()]
+        if not chosen:
+            _say(args, f"{out_set}: every model is already trained")
+            return 0
     progress = not args.quiet and sys.stderr.isatty()
     ctx = TrainContext(corpus=corpus, config=config, out=Path(args.out), progress=progress)
     for p in chosen:  # every config checked before any training starts
@@ -349,6 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="models root; artifacts go to DIR/<corpus>/<kind>/<version>/")
     p.add_argument("--errors", choices=("strict", "replace"), default="strict",
                    help="bad UTF-8 bytes: fail naming file and line (default), or replace")
+    p.add_argument("--if-missing", action="store_true",
+                   help="train only kinds with no published version in DIR yet")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_train)
 
