@@ -10,7 +10,8 @@ the uniform 1/|E|, and each seen top-order context h gets the backoff weight
 that weight. The one exception are contexts nothing can back off into because they only start
 sentences (``<s>`` with KenLM-style single ``<s>`` padding, and every n-gram that begins with
 it): those hold their own add-k estimate, so the first words of a sentence are scored with
-their real (shorter) history, as nltk.lm does for a short context.
+their real (shorter) history, as nltk.lm does for a short context. (A history with ``<s>``
+after another word, which padded text never holds, is therefore scored from its ``<s>`` suffix.)
 """
 
 from __future__ import annotations
