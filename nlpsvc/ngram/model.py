@@ -1,0 +1,536 @@
+"""The query side of n-gram LMs: a compact, mmap-able backoff model scored in numpy.
+
+Built from ``BackoffTables`` (any estimator, or an ARPA file) and shares nothing else with
+estimation (as KenLM's query/estimation split). Layout, per order o:
+
+* order 1: arrays indexed by word id (``logprob``, ``backoff``);
+* order o >= 2: ``keys[o]`` sorted int64 = row of the (o-1)-prefix in order o-1 * V + last word
+  id, with ``logprob[o]`` and (below the top order) ``backoff[o]`` in the same order.
+
+Scoring a batch concatenates its sentences into one id array and, order by order, finds the
+n-gram ending at every position with one ``np.searchsorted`` (its prefix is the (o-1)-gram
+ending one position earlier, found in the previous round). The longest match and the backoffs of
+the skipped contexts are then summed with array masks: ARPA semantics, the same numbers as
+KenLM's ``full_scores`` (log10 prob, n-gram length matched, OOV flag). All probabilities log10.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from itertools import chain, repeat
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nlpsvc.ngram.tables import BackoffTables
+from nlpsvc.ngram.vocab import BOS_ID, EOS, EOS_ID, SPECIALS, UNK_ID, Vocabulary
+
+FORMAT = "nlpsvc-ngram"
+FORMAT_VERSION = 1
+HEADER = "header.json"
+BATCH_SENTENCES = 4096  # evaluate() scores this many sentences per vectorised batch
+
+
+@dataclass
+class TokenScore:
+    """One scored token, as KenLM's ``full_scores`` (plus the token itself)."""
+
+    token: str
+    log10_prob: float
+    ngram_order: int  # length of the longest n-gram matched
+    oov: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SentenceScore:
+    """Score of one sentence; ``tokens`` counts ``</s>`` when it was scored (KenLM)."""
+
+    log10_prob: float
+    tokens: int
+    oov: int
+    perplexity: float | None  # None for models whose scores are not probabilities
+    per_token: list[TokenScore] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if self.per_token is None:
+            d.pop("per_token")
+        return d
+
+
+class NgramModel:
+    """A backoff n-gram language model ready to score (log10 everywhere).
+
+    >>> from nlpsvc.ngram import train                        # doctest: +SKIP
+    >>> lm = train([["a", "b"], ["a", "c"]], order=2)          # doctest: +SKIP
+    >>> lm.score(["a", "b"]).log10_prob                        # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        words: list[str],
+        keys: list[np.ndarray | None],
+        logprob: list[np.ndarray],
+        backoff: list[np.ndarray],
+        *,
+        missing_backoff: float = 0.0,
+        proper: bool = True,
+        smoothing: str = "",
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        if list(words[:3]) != list(SPECIALS):
+            raise ValueError(f"vocabulary must start with {SPECIALS}, got {words[:3]}")
+        self.words = list(words)
+        self.V = len(words)
+        self.keys = keys  # keys[0] is None: unigrams are indexed by word id
+        self.lp = logprob
+        self.bo = backoff  # len(order - 1)
+        self.missing_backoff = float(missing_backoff)
+        self.proper = bool(proper)
+        self.smoothing = smoothing
+        self.params = dict(params or {})
+        self._index = {w: i for i, w in enumerate(self.words)}
+        self._vocab: Vocabulary | None = None
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def from_tables(cls, tables: BackoffTables) -> NgramModel:
+        """Index estimator or ARPA tables (any row order) for querying."""
+        words = list(tables.vocab)
+        V = len(words)
+        N = tables.order
+        g1 = np.asarray(tables.grams[0])[:, 0].astype(np.int64)
+        lp1 = np.full(V, -np.inf)
+        bo1 = np.zeros(V)
+        lp1[g1] = tables.logprob[0]
+        bo1[g1] = tables.backoff[0]
+        if np.unique(g1).size != g1.size:
+            raise ValueError("duplicate unigram in the tables")
+        keys: list[np.ndarray | None] = [None]
+        lps = [lp1]
+        bos = [bo1]
+        for o in range(2, N + 1):
+            g = np.asarray(tables.grams[o - 1])
+            parent = _find_rows(keys, g[:, :-1], V)
+            if g.shape[0] and (parent < 0).any():
+                bad = g[int(np.flatnonzero(parent < 0)[0])]
+                raise ValueError(
+                    f"{o}-gram {' '.join(words[i] for i in bad)!r} is stored but its prefix "
+                    "is not (every context must be an n-gram of the model)"
+                )
+            k = parent * V + g[:, -1].astype(np.int64)
+            order = np.argsort(k, kind="stable")
+            k = k[order]
+            if k.size > 1 and not (k[1:] != k[:-1]).all():
+                raise ValueError(f"duplicate {o}-gram in the tables")
+            keys.append(k)
+            lps.append(np.asarray(tables.logprob[o - 1], dtype=np.float64)[order])
+            bos.append(np.asarray(tables.backoff[o - 1], dtype=np.float64)[order])
+        return cls(
+            words,
+            keys,
+            lps,
+            bos[:-1],
+            missing_backoff=tables.missing_backoff,
+            proper=tables.proper,
+            smoothing=tables.smoothing,
+            params=tables.params,
+        )
+
+    def to_tables(self) -> BackoffTables:
+        """Back to ``BackoffTables`` (rows rebuilt from the key chain), e.g. for ARPA."""
+        rows = [np.arange(self.V, dtype=np.int32)[:, None]]
+        for o in range(2, self.order + 1):
+            k = np.asarray(self.keys[o - 1])
+            parent, last = k // self.V, (k % self.V).astype(np.int32)
+            rows.append(np.concatenate([rows[-1][parent], last[:, None]], axis=1))
+        backoff = [np.asarray(b, dtype=np.float64) for b in self.bo]
+        backoff.append(np.zeros(rows[-1].shape[0]))
+        return BackoffTables(
+            vocab=list(self.words),
+            grams=rows,
+            logprob=[np.asarray(p, dtype=np.float64) for p in self.lp],
+            backoff=backoff,
+            missing_backoff=self.missing_backoff,
+            proper=self.proper,
+            smoothing=self.smoothing,
+            params=dict(self.params),
+        )
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def order(self) -> int:
+        return len(self.lp)
+
+    @property
+    def vocab(self) -> Vocabulary:
+        if self._vocab is None:
+            self._vocab = Vocabulary(self.words[3:])
+        return self._vocab
+
+    def counts(self) -> list[int]:
+        """Number of n-grams stored per order."""
+        return [self.V] + [int(k.shape[0]) for k in self.keys[1:]]  # type: ignore[union-attr]
+
+    def __repr__(self) -> str:
+        return (
+            f"NgramModel(order={self.order}, smoothing={self.smoothing!r}, "
+            f"ngrams={self.counts()})"
+        )
+
+    # ---------------------------------------------------------------- scoring core
+    def _ids(self, tokens: Iterable[str], n: int) -> np.ndarray:
+        return np.fromiter(
+            map(self._index.get, tokens, repeat(UNK_ID)), dtype=np.int64, count=n
+        )
+
+    def _encode(
+        self, sentences: Sequence[Sequence[str]], bos: bool, eos: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Flat ids (with markers), per-position history length, sentence lengths (with </s>)."""
+        lens = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
+        words = self._ids(chain.from_iterable(sentences), int(lens.sum()))
+        ns = lens.size
+        full = lens + bos + eos  # ids per sentence incl. markers
+        starts = np.zeros(ns, dtype=np.int64)
+        np.cumsum(full[:-1], out=starts[1:])
+        total = int(full.sum())
+        ids = np.empty(total, dtype=np.int64)
+        if bos or eos:
+            is_word = np.ones(total, dtype=bool)
+            if bos:
+                ids[starts] = BOS_ID
+                is_word[starts] = False
+            if eos:
+                ends = starts + full - 1
+                ids[ends] = EOS_ID
+                is_word[ends] = False
+            ids[is_word] = words
+        else:
+            ids[:] = words
+        hist = np.arange(total, dtype=np.int64) - np.repeat(starts, full)
+        return ids, hist, full
+
+    def _score_ids(self, ids: np.ndarray, hist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """log10 p and matched order at every position (history = tokens before it)."""
+        N, V = self.order, self.V
+        T = ids.size
+        idx = [ids]  # idx[o-1][t]: row of the o-gram ending at t, -1 if absent
+        for o in range(2, N + 1):
+            prev = np.empty(T, dtype=np.int64)
+            prev[0] = -1
+            prev[1:] = idx[-1][:-1]
+            valid = np.flatnonzero((prev >= 0) & (hist >= o - 1))
+            cur = np.full(T, -1, dtype=np.int64)
+            keys = self.keys[o - 1]
+            if valid.size and keys.shape[0]:
+                q = prev[valid] * V + ids[valid]
+                pos = np.searchsorted(keys, q)
+                np.minimum(pos, keys.shape[0] - 1, out=pos)
+                hit = keys[pos] == q
+                cur[valid[hit]] = pos[hit]
+            idx.append(cur)
+        matched = np.ones(T, dtype=np.int64)
+        alive = np.ones(T, dtype=bool)
+        lp = self.lp[0][ids]
+        for o in range(2, N + 1):
+            alive &= idx[o - 1] >= 0
+            matched += alive
+            sel = np.flatnonzero(alive)
+            lp[sel] = self.lp[o - 1][idx[o - 1][sel]]
+        # Backoffs of the contexts longer than the match's context (lengths matched..N-1).
+        for L in range(1, N):
+            need = (matched <= L) & (hist >= L)
+            if not need.any():
+                continue
+            sel = np.flatnonzero(need)
+            ctx = idx[L - 1][sel - 1]
+            found = ctx >= 0
+            add = np.full(sel.size, self.missing_backoff)
+            add[found] = self.bo[L - 1][ctx[found]]
+            lp[sel] += add
+        return lp, matched
+
+    # ---------------------------------------------------------------- public scoring
+    def logprob(self, word: str, context: Sequence[str] = ()) -> float:
+        """log10 p(word | context); the context is used as given (add ``<s>`` yourself)."""
+        toks = [*context, word]
+        ids = self._ids(toks, len(toks))
+        hist = np.arange(len(toks), dtype=np.int64)
+        lp, _ = self._score_ids(ids, hist)
+        return float(lp[-1])
+
+    def score(
+        self, tokens: Sequence[str], bos: bool = True, eos: bool = True, per_token: bool = False
+    ) -> SentenceScore:
+        """Score one tokenised sentence (``<s>`` / ``</s>`` added as asked)."""
+        return self.score_batch([tokens], per_token=per_token, bos=bos, eos=eos)[0]
+
+    def score_batch(
+        self,
+        sentences: Sequence[Sequence[str]],
+        per_token: bool = False,
+        bos: bool = True,
+        eos: bool = True,
+    ) -> list[SentenceScore]:
+        """Score many sentences in one vectorised pass."""
+        sentences = [s if isinstance(s, list | tuple) else list(s) for s in sentences]
+        for s in sentences:
+            if isinstance(s, str):
+                raise TypeError("score_batch expects token lists, not strings")
+        if not sentences:
+            return []
+        ids, hist, full = self._encode(sentences, bos, eos)
+        lp, matched = self._score_ids(ids, hist)
+        scored = hist > 0 if bos else np.ones(ids.size, dtype=bool)  # <s> is context only
+        sid = np.repeat(np.arange(full.size), full)
+        sums = np.bincount(sid[scored], weights=lp[scored], minlength=full.size)
+        oov = ids == UNK_ID
+        oovs = np.bincount(sid[scored & oov], minlength=full.size)
+        ntok = full - bos
+        out = []
+        if per_token:
+            pos_s = np.flatnonzero(scored)
+            lp_s, m_s, oov_s = lp[pos_s].tolist(), matched[pos_s].tolist(), oov[pos_s].tolist()
+            j = 0
+        for i, s in enumerate(sentences):
+            total = float(sums[i])
+            n = int(ntok[i])
+            ppl = self._perplexity(total, n)
+            toks = None
+            if per_token:
+                names = [*s, EOS] if eos else list(s)
+                toks = [
+                    TokenScore(t, lp_s[j + k], m_s[j + k], oov_s[j + k])
+                    for k, t in enumerate(names)
+                ]
+                j += n
+            out.append(SentenceScore(total, n, int(oovs[i]), ppl, toks))
+        return out
+
+    def _perplexity(self, total: float, n: int) -> float | None:
+        if not self.proper or n == 0:
+            return None
+        return float(10.0 ** (-total / n))
+
+    def evaluate(
+        self, sentences: Iterable[Sequence[str]], bos: bool = True, eos: bool = True
+    ) -> dict[str, Any]:
+        """Corpus perplexity with KenLM's conventions.
+
+        Every ``</s>`` counts as a token; OOV tokens are scored as ``<unk>`` and counted
+        (``perplexity``), and also left out (``perplexity_excluding_oovs``). For a model that is
+        not proper (stupid backoff) both perplexities are None: its scores are not probabilities.
+        """
+        total = oov_total = 0.0
+        tokens = oov = sents = 0
+        batch: list[Sequence[str]] = []
+
+        def flush() -> None:
+            nonlocal total, oov_total, tokens, oov, sents
+            if not batch:
+                return
+            ids, hist, full = self._encode(batch, bos, eos)
+            lp, _ = self._score_ids(ids, hist)
+            scored = hist > 0 if bos else np.ones(ids.size, dtype=bool)
+            is_oov = scored & (ids == UNK_ID)
+            total += float(lp[scored].sum())
+            oov_total += float(lp[is_oov].sum())
+            tokens += int(scored.sum())
+            oov += int(is_oov.sum())
+            sents += len(batch)
+            batch.clear()
+
+        for s in sentences:
+            if isinstance(s, str):
+                raise TypeError("evaluate expects token lists, not strings")
+            batch.append(s)
+            if len(batch) >= BATCH_SENTENCES:
+                flush()
+        flush()
+        if tokens == 0:
+            raise ValueError("nothing to evaluate: no sentences")
+        ppl = self._perplexity(total, tokens)
+        ppl_ex = self._perplexity(total - oov_total, tokens - oov) if tokens > oov else None
+        return {
+            "perplexity": ppl,
+            "perplexity_excluding_oovs": ppl_ex,
+            "log10_prob": total,
+            "tokens": tokens,
+            "oov": oov,
+            "sentences": sents,
+            "proper": self.proper,
+        }
+
+    # ---------------------------------------------------------------- generation
+    def next_logprobs(self, context: Sequence[str]) -> np.ndarray:
+        """log10 p(w | context) for every word id w (context used as given)."""
+        N, V = self.order, self.V
+        ctx = self._ids(context, len(context))[max(0, len(context) - (N - 1)):]
+        c = ctx.size
+        # cidx[L]: row of the context suffix of length L (last L words), -1 when absent.
+        cidx = [0] * (c + 1)
+        for L in range(1, c + 1):
+            r = _find_rows(self.keys, ctx[c - L:][None, :], V)[0] if L <= N - 1 else -1
+            cidx[L] = int(r)
+        words = np.arange(V, dtype=np.int64)
+        lp = self.lp[0].copy()
+        matched = np.ones(V, dtype=np.int64)
+        alive = np.ones(V, dtype=bool)
+        for o in range(2, c + 2):
+            keys = self.keys[o - 1]
+            if cidx[o - 1] < 0 or keys.shape[0] == 0:
+                break
+            q = cidx[o - 1] * V + words
+            pos = np.minimum(np.searchsorted(keys, q), keys.shape[0] - 1)
+            alive &= keys[pos] == q
+            matched += alive
+            lp[alive] = self.lp[o - 1][pos[alive]]
+        for L in range(1, c + 1):
+            need = matched <= L
+            b = self.bo[L - 1][cidx[L]] if cidx[L] >= 0 else self.missing_backoff
+            lp[need] += b
+        return lp
+
+    def generate(
+        self, n_words: int, seed: int | None = None, context: Sequence[str] = ()
+    ) -> list[str]:
+        """Sample up to ``n_words`` words after ``<s>`` + ``context``; stops early at ``</s>``.
+
+        Never samples ``<s>`` or ``<unk>``. Stupid-backoff scores are renormalised per step.
+        """
+        if n_words < 0:
+            raise ValueError("n_words must be >= 0")
+        rng = np.random.default_rng(seed)
+        history = ["<s>", *context]
+        out: list[str] = []
+        for _ in range(n_words):
+            lp = self.next_logprobs(history)
+            lp[[UNK_ID, BOS_ID]] = -np.inf
+            p = np.power(10.0, lp - lp.max())
+            p /= p.sum()
+            w = int(rng.choice(self.V, p=p))
+            if w == EOS_ID:
+                break
+            out.append(self.words[w])
+            history.append(self.words[w])
+        return out
+
+    # ---------------------------------------------------------------- persistence
+    def save(self, directory: str | Path) -> Path:
+        """Write ``header.json``, ``vocab.json`` and one ``.npy`` per array into ``directory``."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        for o in range(1, self.order + 1):
+            np.save(d / f"logprob{o}.npy", np.ascontiguousarray(self.lp[o - 1]))
+            if o >= 2:
+                np.save(d / f"keys{o}.npy", np.ascontiguousarray(self.keys[o - 1]))
+            if o < self.order:
+                np.save(d / f"backoff{o}.npy", np.ascontiguousarray(self.bo[o - 1]))
+        (d / "vocab.json").write_text(json.dumps(self.words, ensure_ascii=False), "utf-8")
+        header = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "order": self.order,
+            "vocab_size": self.V,
+            "counts": self.counts(),
+            "smoothing": self.smoothing,
+            "proper": self.proper,
+            "missing_backoff": _json_float(self.missing_backoff),
+            "params": self.params,
+        }
+        (d / HEADER).write_text(json.dumps(header, indent=2, default=_jsonable), "utf-8")
+        return d
+
+    @classmethod
+    def load(cls, directory: str | Path, mmap: bool = True) -> NgramModel:
+        """Load a model written by ``save``; arrays are memory-mapped read-only by default."""
+        d = Path(directory)
+        try:
+            header = json.loads((d / HEADER).read_text("utf-8"))
+        except FileNotFoundError as e:
+            raise ValueError(f"{d}: no {HEADER} (not an n-gram model folder)") from e
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{d / HEADER}: unreadable header ({e})") from e
+        if header.get("format") != FORMAT or header.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{d}: format {header.get('format')!r} v{header.get('format_version')!r}, "
+                f"this nlpsvc reads {FORMAT} v{FORMAT_VERSION}"
+            )
+        mode = "r" if mmap else None
+        N = int(header["order"])
+        lp, bo, keys = [], [], [None]
+        for o in range(1, N + 1):
+            lp.append(np.load(d / f"logprob{o}.npy", mmap_mode=mode))
+            if o >= 2:
+                keys.append(np.load(d / f"keys{o}.npy", mmap_mode=mode))
+            if o < N:
+                bo.append(np.load(d / f"backoff{o}.npy", mmap_mode=mode))
+        words = json.loads((d / "vocab.json").read_text("utf-8"))
+        if len(words) != header["vocab_size"] or lp[0].shape[0] != len(words):
+            raise ValueError(f"{d}: vocabulary size does not match the arrays")
+        for o in range(2, N + 1):
+            if keys[o - 1].shape != lp[o - 1].shape:
+                raise ValueError(f"{d}: order-{o} keys and probabilities differ in length")
+        return cls(
+            words,
+            keys,
+            lp,
+            bo,
+            missing_backoff=float(header["missing_backoff"]),
+            proper=bool(header["proper"]),
+            smoothing=header.get("smoothing", ""),
+            params=header.get("params") or {},
+        )
+
+    def to_arpa(self, path: str | Path) -> None:
+        """Write an ARPA file (``.gz`` compressed when the name says so)."""
+        from nlpsvc.ngram.arpa import write_arpa
+
+        write_arpa(self.to_tables(), path)
+
+    @classmethod
+    def from_arpa(cls, path: str | Path) -> NgramModel:
+        """Read an ARPA file (plain or ``.gz``), e.g. one written by KenLM's ``lmplz``."""
+        from nlpsvc.ngram.arpa import read_arpa
+
+        return cls.from_tables(read_arpa(path))
+
+
+def _find_rows(keys: list[np.ndarray | None], rows: np.ndarray, V: int) -> np.ndarray:
+    """Row index of each n-gram in ``rows`` (n, m) at order m; -1 when absent."""
+    n, m = rows.shape
+    if m == 0:
+        return np.zeros(n, dtype=np.int64)
+    idx = rows[:, 0].astype(np.int64)
+    ok = (idx >= 0) & (idx < V)
+    for j in range(1, m):
+        k = keys[j]
+        if k is None or k.shape[0] == 0:
+            return np.full(n, -1, dtype=np.int64)
+        q = idx * V + rows[:, j]
+        pos = np.minimum(np.searchsorted(k, q), k.shape[0] - 1)
+        ok &= k[pos] == q
+        idx = np.where(ok, pos, 0)
+    return np.where(ok, idx, -1)
+
+
+def _json_float(x: float) -> float | str:
+    return x if math.isfinite(x) else ("-inf" if x < 0 else "inf")
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.floating):
+        return float(x)
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
