@@ -188,6 +188,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             models=args.models, input=args.input, output=args.output, kind=args.kind,
             model=args.model, column=args.column, jobs=args.jobs, chunk_size=args.chunk_size,
             resume=args.resume, per_token=args.per_token, progress=not args.quiet,
+            options=_classifier_options(args) if args.kind == "classifier" else None,
         )
     except BatchError as e:
         raise CliError(str(e)) from e
@@ -195,6 +196,13 @@ def cmd_score(args: argparse.Namespace) -> int:
         print(f"{stats['lines']} lines ({stats['errors']} with errors) -> {args.output} "
               f"in {stats['seconds']:.1f} s", file=sys.stderr)
     return 0
+
+
+def _classifier_options(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {"top_k": args.top_k}
+    if args.variant:
+        out["variant"] = args.variant
+    return out
 
 
 # -- eval / export / info ------------------------------------------------------------------------
@@ -382,6 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="worker processes (joblib)")
     p.add_argument("--chunk-size", type=int, default=2000, help="lines per work unit")
     p.add_argument("--per-token", action="store_true", help="include per-token log10 probs")
+    p.add_argument("--top-k", type=int, default=1, help="labels per text (classifier)")
+    p.add_argument("--variant", choices=("linear", "fasttext"), help="classifier variant")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.add_argument("--backend", choices=("joblib", "dask"), default="joblib")
     p.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address")
