@@ -155,7 +155,7 @@ def fit(
     for epoch in range(start_epoch, cfg.epochs + 1):
         model.train()
         tf = cfg.tf_ratio(epoch)
-        loss_sum, tok_sum, ep_start = 0.0, 0, time.perf_counter()
+        loss_sum, tok_sum, n_done, ep_start = 0.0, 0, 0, time.perf_counter()
         out_of_time = False
         bar = tqdm(batches(train, cfg.batch_size, generator=gen), total=n_batches,
                    desc=f"epoch {epoch}", disable=not progress, leave=False)
@@ -166,14 +166,16 @@ def fit(
             (loss / ntok).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
             opt.step()
-            loss_sum += float(loss)
+            loss_sum += float(loss.detach())
             tok_sum += ntok
+            n_done += 1
             rate = tok_sum / max(time.perf_counter() - ep_start, 1e-9)
             bar.set_postfix(loss=f"{loss_sum / tok_sum:.3f}", tok_s=f"{rate:.0f}")
             if time.perf_counter() - t0 > budget:
                 out_of_time = True
                 break
         bar.close()
+        train_seconds = time.perf_counter() - ep_start
         v_nll, v_tok = nll_total(model, valid, cfg.eval_batch_size)
         valid_loss = v_nll / max(v_tok, 1)
         valid_ppl = math.exp(valid_loss)
@@ -184,7 +186,8 @@ def fit(
             "valid_ppl": round(valid_ppl, 3),
             "lr": opt.param_groups[0]["lr"],
             "teacher_forcing": round(tf, 3),
-            "tokens_per_s": round(tok_sum / max(time.perf_counter() - ep_start, 1e-9), 1),
+            "batches": n_done,
+            "tokens_per_s": round(tok_sum / max(train_seconds, 1e-9), 1),
             "seconds": round(time.perf_counter() - t0, 1),
             "partial": out_of_time,
         }

@@ -1,0 +1,278 @@
+"""Chatbot benchmark (suite "chatbot"): our seq2seq model under the anchor's protocol.
+
+Protocol (``../shared/reference/chatbot.md``): DailyDialog's official splits, consecutive-turn
+pairs, the PyTorch chatbot tutorial's ``normalizeString``, both sides < 10 words, vocabulary of
+the filtered train pairs with min count 3, training pairs holding a trimmed word dropped,
+teacher-forced perplexity over reply tokens incl. ``</s>``, sacrebleu BLEU (``tokenize='none'``),
+distinct-n over all generated test replies. The anchor trained 30 minutes on 2 threads; so do we.
+Figures are also given on the full test set (every consecutive pair, no length filter).
+
+    python -m bench.chatbot train --workdir /tmp/chatbot-bench   # 30 min, under flock
+    python -m bench.chatbot report --workdir /tmp/chatbot-bench  # figures -> BENCHMARKS.md
+    python -m bench.chatbot                                        # both (make bench)
+
+``train`` resumes from ``WORKDIR/last.pt`` after an interruption; ``report`` reuses a finished
+run without retraining.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import time
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from corpora import open_corpus
+from nlpsvc.chatbot import decode
+from nlpsvc.chatbot.bot import Chatbot, DecodeDefaults
+from nlpsvc.chatbot.data import encode_pairs
+from nlpsvc.chatbot.evaluate import generation_metrics, perplexity
+from nlpsvc.chatbot.model import Seq2Seq, Seq2SeqConfig
+from nlpsvc.chatbot.train import TrainConfig, fit, plot_curves
+from nlpsvc.chatbot.vocab import Vocab
+from nlpsvc.text import TextConfig
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dailydialog"
+MAX_WORDS = 10  # the tutorial's MAX_LENGTH: keep a pair iff both sides have < 10 words
+MIN_COUNT = 3
+ANCHOR = {"perplexity": 30.06, "bleu1": 20.74, "bleu2": 7.59, "bleu3": 3.87, "bleu4": 2.33,
+          "distinct1": 0.0365, "distinct2": 0.1184, "avg_reply_len": 5.50,
+          "greedy_p50_ms": 32.0}
+
+# The model and training settings of the benchmark run (picked on the validation split).
+MODEL = dict(embedding_dim=256, hidden_size=256, num_layers=2, attention="general",
+             input_feeding=True, dropout=0.3, tie_embeddings=True)
+TRAIN = dict(epochs=100, batch_size=64, lr=1e-3, weight_decay=0.01, lr_schedule="plateau",
+             lr_gamma=0.5, lr_patience=0, clip=5.0, label_smoothing=0.0, patience=3,
+             seed=1, threads=2, max_minutes=30.0)
+MAX_TGT_LEN = 10  # replies in the protocol have < 10 words; 10 leaves room for one more
+DECODE = DecodeDefaults(min_len=1, no_repeat_ngram=3, length_penalty=1.0)
+
+
+def normalize_string(s: str) -> str:
+    """The tutorial's ``normalizeString``: lower-case, NFD -> ASCII, space before .!?,
+    other runs of non-letters -> one space."""
+    s = "".join(c for c in unicodedata.normalize("NFD", s.lower().strip())
+                if unicodedata.category(c) != "Mn")
+    s = re.sub(r"([.!?])", r" \1", s)
+    s = re.sub(r"[^a-zA-Z.!?]+", r" ", s)
+    return re.sub(r"\s+", r" ", s).strip()
+
+
+def protocol_pairs(
+    dialogs: Iterable[list[str]], max_words: int | None
+) -> list[tuple[list[str], list[str]]]:
+    """Consecutive-turn pairs, normalised; with ``max_words`` only pairs with both sides shorter.
+
+    Word counts follow the tutorial (``len(s.split(' '))``, so an empty side counts as 1 word).
+    """
+    out = []
+    for turns in dialogs:
+        norm = [normalize_string(t) for t in turns]
+        for a, b in zip(norm, norm[1:], strict=False):
+            if max_words is None or max(len(a.split(" ")), len(b.split(" "))) < max_words:
+                out.append((a.split(), b.split()))
+    return out
+
+
+def load_protocol() -> dict:
+    corpus = open_corpus(DATA, text=TextConfig(tokenizer="whitespace", lowercase=True))
+    raw = {s: list(corpus.dialogs(s)) for s in ("train", "valid", "test")}
+    filt = {s: protocol_pairs(d, MAX_WORDS) for s, d in raw.items()}
+    vocab = Vocab.build((side for p in filt["train"] for side in p), min_count=MIN_COUNT)
+    train = [p for p in filt["train"] if all(w in vocab for side in p for w in side)]
+    return {
+        "vocab": vocab,
+        "train": train,
+        "valid": filt["valid"],
+        "test": filt["test"],
+        "test_full": protocol_pairs(raw["test"], None),
+        "counts": {"train_filtered": len(filt["train"]), "train_kept": len(train),
+                   "valid": len(filt["valid"]), "test": len(filt["test"]),
+                   "vocab": len(vocab)},
+    }
+
+
+def train(workdir: Path, progress: bool, max_minutes: float) -> None:
+    """The 30-minute, 2-thread training run; resumes from ``workdir/last.pt`` if present.
+
+    Run it under ``flock /tmp/nlpsvc-bench.lock`` so no other benchmark shares the cores.
+    """
+    data = load_protocol()
+    vocab = data["vocab"]
+    workdir.mkdir(parents=True, exist_ok=True)
+    model = Seq2Seq(Seq2SeqConfig(vocab_size=len(vocab), **MODEL))
+    cfg = TrainConfig(**{**TRAIN, "max_minutes": max_minutes})
+    result = fit(model, encode_pairs(data["train"], vocab), encode_pairs(data["valid"], vocab),
+                 cfg, workdir, progress=progress,
+                 on_epoch=lambda row: print(json.dumps(row), file=sys.stderr, flush=True))
+    bot = Chatbot(model, vocab, TextConfig(tokenizer="whitespace", lowercase=True),
+                  max_src_len=40, max_tgt_len=MAX_TGT_LEN, defaults=DECODE)
+    (workdir / "bot").mkdir(exist_ok=True)
+    bot.save(workdir / "bot")
+    plot_curves(result.history, workdir / "curves.png")
+    summary = {"history": result.history, "best_epoch": result.best_epoch,
+               "best_valid_ppl": result.best_valid_ppl, "stopped": result.stopped,
+               "seconds": result.seconds, "counts": data["counts"],
+               "model": model.cfg.to_dict(), "train": asdict(cfg),
+               "params": sum(p.numel() for p in model.parameters())}
+    (workdir / "train.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    print(f"trained: best valid ppl {result.best_valid_ppl:.2f} at epoch {result.best_epoch} "
+          f"({result.stopped}, {result.seconds:.0f} s)", file=sys.stderr)
+
+
+def _figures(bot: Chatbot, pairs: list, beam: int) -> dict:
+    vocab = bot.vocab
+    cons = decode.Constraints(min_len=DECODE.min_len, max_len=bot.max_tgt_len,
+                              no_repeat_ngram=DECODE.no_repeat_ngram)
+
+    def reply(src: list[str]) -> list[str]:
+        ids = vocab.encode(src)
+        if beam == 1:
+            hyp = decode.greedy(bot.model, ids, cons, length_penalty=DECODE.length_penalty)
+        else:
+            hyp = decode.beam_search(bot.model, ids, beam, 1, cons,
+                                     length_penalty=DECODE.length_penalty)[0]
+        return vocab.decode(hyp.tokens)
+
+    out = generation_metrics([s for s, _ in pairs], [t for _, t in pairs], reply, samples=6)
+    out["perplexity"] = round(perplexity(bot.model, encode_pairs(pairs, vocab)), 3)
+    out["tokens"] = sum(len(t) + 1 for _, t in pairs)
+    return out
+
+
+def _latency(bot: Chatbot, messages: list[str], beam: int, repeats: int = 1) -> dict:
+    times = []
+    for _ in range(repeats):
+        for m in messages:
+            t0 = time.perf_counter()
+            bot.reply(m, beam=beam, n_best=1, max_len=bot.max_tgt_len)
+            times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return {"p50_ms": round(statistics.median(times), 2),
+            "p90_ms": round(times[int(0.9 * (len(times) - 1))], 2), "n": len(times)}
+
+
+def report(workdir: Path, limit: int | None = None) -> dict:
+    """Figures of a finished run (no retraining) -> JSON file and the BENCHMARKS.md section."""
+    from bench.report import table, write_section
+
+    torch.set_num_threads(1)  # latency is specified on one core; figures do not depend on it
+    summary = json.loads((workdir / "train.json").read_text(encoding="utf-8"))
+    bot = Chatbot.load(workdir / "bot")
+    data = load_protocol()
+    fifteen = [" ".join(s) for s, _ in data["test_full"] if len(s) == 15][:100]
+    if limit:  # smoke runs only: the section then says it is not the full protocol
+        data = {k: v[:limit] if isinstance(v, list) else v for k, v in data.items()}
+    figs = {
+        "protocol_greedy": _figures(bot, data["test"], 1),
+        "protocol_beam5": _figures(bot, data["test"], 5),
+        "full_greedy": _figures(bot, data["test_full"], 1),
+    }
+    bot.model.eval()
+    _latency(bot, fifteen[:5], 1)  # warm-up
+    figs["latency_greedy"] = _latency(bot, fifteen, 1)
+    figs["latency_beam5"] = _latency(bot, fifteen, 5)
+    figs["summary"] = {k: v for k, v in summary.items() if k != "history"}
+    (workdir / "figures.json").write_text(json.dumps(figs, indent=2), encoding="utf-8")
+
+    pg, pb, fg = figs["protocol_greedy"], figs["protocol_beam5"], figs["full_greedy"]
+    lg, lb = figs["latency_greedy"], figs["latency_beam5"]
+
+    def row(name: str, key: str, fmt: str, goal: str) -> list:
+        vals = [ANCHOR.get(key), pg.get(key), pb.get(key), fg.get(key)]
+        return [name, *("–" if v is None else format(v, fmt) for v in vals), goal]
+
+    rows = [
+        row("perplexity (teacher-forced)", "perplexity", ".2f", "≤ 24"),
+        row("BLEU-1", "bleu1", ".2f", ""),
+        row("BLEU-2", "bleu2", ".2f", ""),
+        row("BLEU-3", "bleu3", ".2f", ""),
+        row("BLEU-4", "bleu4", ".2f", "≥ 2.33"),
+        row("distinct-1", "distinct1", ".4f", ""),
+        row("distinct-2", "distinct2", ".4f", "≥ 0.15"),
+        row("average reply length (words)", "avg_reply_len", ".2f", ""),
+        ["distinct reply strings", "387 of 1334",
+         f"{pg['distinct_replies']} of {pg['replies']}",
+         f"{pb['distinct_replies']} of {pb['replies']}",
+         f"{fg['distinct_replies']} of {fg['replies']}", ""],
+        ["test pairs / reply tokens", "1334 / 9582", f"{pg['replies']} / {pg['tokens']}",
+         f"{pb['replies']} / {pb['tokens']}", f"{fg['replies']} / {fg['tokens']}", ""],
+    ]
+    hist = summary["history"]
+    curve = ", ".join(f"{r['epoch']}: {r['valid_ppl']:.2f}" for r in hist)
+    m, t, c = summary["model"], summary["train"], summary["counts"]
+    samples = "\n".join(
+        f"- “{s['message']}” → “{s['reply']}” (real: “{s['reference']}”)"
+        for s in pg["samples"]
+    )
+    body = f"""
+Protocol of `../shared/reference/chatbot.md` (DailyDialog official splits, the tutorial's
+normalisation, both sides < 10 words, vocabulary min count 3 → {c['vocab']} ids incl. 5 reserved;
+{c['train_kept']} training pairs of {c['train_filtered']} after dropping trimmed words,
+{c['valid']} validation, {c['test']} test pairs). Same budget as the anchor: 30 minutes of
+training, `torch.set_num_threads(2)`, best validation checkpoint kept. The anchor's figures are
+copied from the reference (measured there on this kind of machine, not re-run here).
+
+Ours: {summary['params'] / 1e6:.1f}M parameters; shared tied embedding {m['embedding_dim']},
+2-layer bidirectional LSTM encoder {m['hidden_size']} (directions summed), 2-layer LSTM decoder
+with Luong `{m['attention']}` attention and input feeding, dropout {m['dropout']}; AdamW lr
+{t['lr']} weight decay {t['weight_decay']}, batch {t['batch_size']}, plateau lr decay
+×{t['lr_gamma']}, gradient clipping {t['clip']}, early stopping patience {t['patience']}. Stopped by
+`{summary['stopped']}` after {summary['seconds'] / 60:.1f} min; best epoch {summary['best_epoch']}
+(validation perplexity {summary['best_valid_ppl']:.2f}). Decoding: no-repeat-3-gram, max 10
+words, `<unk>` never emitted.
+
+Validation perplexity by epoch: {curve}.
+
+{table(["metric", "anchor (greedy)", "ours greedy", "ours beam-5", "ours greedy, full test"], rows)}
+
+The full test set keeps every consecutive pair (no length filter; words outside the vocabulary
+map to `<unk>`, replies still capped at {bot.max_tgt_len} words).
+
+Latency, one thread, batch 1, a 15-word test message ({lg['n']} messages, tokenising and
+detokenising included, stopping at `</s>` or {bot.max_tgt_len} words): greedy p50
+{lg['p50_ms']:.1f} ms (p90 {lg['p90_ms']:.1f}; goal ≤ 50), beam-5 p50 {lb['p50_ms']:.1f} ms
+(p90 {lb['p90_ms']:.1f}; goal ≤ 200). Anchor greedy median 24 ms stopping at EOS.
+
+Sample exchanges (greedy, protocol test set):
+{samples}
+"""
+    if limit:
+        print(body)
+        return figs
+    write_section("chatbot", "Chatbot: seq2seq LSTM with attention on DailyDialog", body,
+                  "python -m bench.chatbot")
+    return figs
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.chatbot", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("action", nargs="?", choices=("train", "report", "all"), default="all")
+    ap.add_argument("--workdir", type=Path,
+                    default=Path(os.environ.get("TMPDIR", "/tmp")) / "nlpsvc-chatbot-bench")
+    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--max-minutes", type=float, default=TRAIN["max_minutes"],
+                    help="training budget (the protocol's is 30)")
+    ap.add_argument("--limit", type=int, help="evaluate on the first N pairs only (smoke test)")
+    args = ap.parse_args(argv if argv is not None else [])
+    done = (args.workdir / "train.json").is_file()
+    if args.action == "train" or (args.action == "all" and not done):
+        train(args.workdir, progress=not args.no_progress, max_minutes=args.max_minutes)
+    if args.action in ("report", "all"):
+        figs = report(args.workdir, args.limit)
+        print(json.dumps({k: v for k, v in figs.items() if k != "summary"}, indent=1)[:4000])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
