@@ -1,4 +1,4 @@
-"""log10 p(w | h) from BackoffTables for tests, through the same ARPA query the model uses."""
+"""log10 p(w | h) from an estimator's tables, asked of the query model (``NgramModel``)."""
 
 from __future__ import annotations
 
@@ -6,23 +6,22 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nlpsvc.ngram.estimators._ops import NgramIndex, query
+from nlpsvc.ngram.model import NgramModel
 from nlpsvc.ngram.tables import BackoffTables
 
 
 class TableQuery:
-    """Batch ARPA queries over ``BackoffTables`` by word strings (OOV → ``<unk>``)."""
+    """Words as strings (OOV → ``<unk>``), histories used as given."""
 
     def __init__(self, tables: BackoffTables) -> None:
         self.t = tables
+        self.model = NgramModel.from_tables(tables)
         self.ids = {w: i for i, w in enumerate(tables.vocab)}
-        self.index = NgramIndex(tables.grams, len(tables.vocab))
 
     def id(self, word: str) -> int:
         return self.ids.get(word, 0)
 
     def log10(self, words: Sequence[str], context: Sequence[str]) -> np.ndarray:
         """log10 p(w | context) for each w in ``words``."""
-        h = [self.id(x) for x in context]
-        q = np.array([[*h, self.id(w)] for w in words], dtype=np.int64)
-        return query(self.index, self.t.logprob, self.t.backoff, q, self.t.missing_backoff)
+        every = self.model.next_logprobs(list(context))
+        return every[[self.id(w) for w in words]]
