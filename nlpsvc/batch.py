@@ -204,9 +204,10 @@ def resolve_version(models: str | Path, kind: str, model: str | None = None) -> 
 
 def _identity(input_path: Path, spec: JobSpec, column: str | None, chunk_size: int) -> dict:
     st = input_path.stat()
-    return {"input": str(input_path.resolve()), "input_size": st.st_size,
+    ident = {"input": str(input_path.resolve()), "input_size": st.st_size,
             "input_mtime_ns": st.st_mtime_ns, "column": column, "chunk_size": chunk_size,
             "job": asdict(spec)}
+    return json.loads(json.dumps(ident))  # as read back from the checkpoint (tuples -> lists)
 
 
 def score_file(

@@ -75,30 +75,35 @@ class LanguageModel:
         return [format_result(t, r, per_token) for t, r in zip(texts, results, strict=True)]
 
     def evaluate(self, texts: Iterable[str], batch: int = 4096) -> dict[str, Any]:
-        """Corpus perplexity over ``texts`` (every token and each sentence end counted once).
+        """Corpus figures over ``texts`` (``perplexity``, ``tokens``, ``oov``, ``log10_prob``).
 
-        Perplexity is ``10 ** (-sum log10 p / tokens)``, as KenLM and SRILM report it; ``oov``
-        counts unknown words (their probability is included, as KenLM's ``ppl`` does).
+        Texts are tokenised with the model's own settings; texts with no token are skipped, as
+        in training. The model's ``evaluate`` applies its conventions (KenLM's: each sentence
+        end is a token, OOVs are scored as ``<unk>`` and counted). Non-finite figures are None.
         """
-        total_lp, tokens, oov, sentences = 0.0, 0, 0, 0
-        it = iter(texts)
-        while chunk := list(islice(it, batch)):
-            token_lists = [self.tokenizer(t) for t in chunk]
-            for res in self.model.score_batch(token_lists, per_token=False):
-                total_lp += float(_get(res, "log10_prob"))
-                tokens += int(_get(res, "tokens"))
-                oov += int(_get(res, "oov"))
-                sentences += 1
-        if tokens == 0:
-            raise ValueError("no text to evaluate")
-        ppl = 10.0 ** (-total_lp / tokens) if math.isfinite(total_lp) else math.inf
-        return {
-            "perplexity": finite(ppl),
-            "log10_prob": finite(total_lp),
-            "tokens": tokens,
-            "oov": oov,
-            "sentences": sentences,
-        }
+        tokenizer = self.tokenizer
+
+        def token_lists() -> Iterator[list[str]]:
+            for t in texts:
+                if toks := tokenizer(t):
+                    yield toks
+
+        if hasattr(self.model, "evaluate"):
+            result = dict(self.model.evaluate(token_lists()))
+        else:  # any LM with score_batch: perplexity = 10 ** (-sum log10 p / tokens)
+            total, tokens, oov, sentences = 0.0, 0, 0, 0
+            it = token_lists()
+            while chunk := list(islice(it, batch)):
+                for res in self.model.score_batch(chunk, per_token=False):
+                    total += float(_get(res, "log10_prob"))
+                    tokens += int(_get(res, "tokens"))
+                    oov += int(_get(res, "oov"))
+                    sentences += 1
+            if tokens == 0:
+                raise ValueError("no text to evaluate")
+            result = {"perplexity": 10.0 ** (-total / tokens), "log10_prob": total,
+                      "tokens": tokens, "oov": oov, "sentences": sentences}
+        return {k: finite(v) if isinstance(v, float) else v for k, v in result.items()}
 
     def evaluate_file(self, path: str | Path) -> dict[str, Any]:
         """``evaluate`` over a text file's non-blank lines (plain or compressed)."""

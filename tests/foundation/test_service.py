@@ -154,8 +154,11 @@ def test_corrupted_current_serves_previous_version(make_app, models_root: Path,
                 "--set", "ngram.order=2"]) == 0
     second = (root / "mini" / "ngram" / "CURRENT").read_text().strip()
     assert second != first
-    victim = next(p for p in (root / "mini" / "ngram" / second / "model").iterdir())
-    victim.write_bytes(victim.read_bytes()[:-1] + b"\0")  # corrupt one byte
+    victim = max((root / "mini" / "ngram" / second / "model").iterdir(),
+                 key=lambda p: p.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # flip one byte in the middle
+    victim.write_bytes(bytes(data))
     client = make_app(root).test_client()
     after = post(client, "/score", {"text": "the queen"}).get_json()
     assert after["version"] == first
