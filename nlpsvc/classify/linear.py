@@ -2,7 +2,8 @@
 
 Tokens come from nlpsvc's one tokenizer (the vectorizer never tokenises on its own), so training
 and serving see the same words as the fastText variant. LinearSVC has no probabilities; they come
-from temperature scaling fitted on the validation split (argmax, hence accuracy, unchanged).
+from softmax(margins / T) with the temperature T fitted on the validation split (argmax, hence
+accuracy, unchanged; classes absent from the validation split are fine).
 Multi-label data is fitted one-vs-rest. Saved with joblib, loaded only from a hash-checked artifact.
 """
 
@@ -12,8 +13,6 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -91,18 +90,23 @@ class LinearClassifier:
             self.pipeline_.fit(texts, self.binarizer_.transform(labels))
         else:
             self.pipeline_.fit(texts, [ls[0] for ls in labels])
-        self.calibrator_ = None
+        self.temperature_ = 1.0
         if self.config.linear_model == "svm" and not multilabel:
-            # Temperature scaling on held-out data: probabilities without changing the argmax.
-            feats = self.pipeline_.named_steps["features"]
-            svm = self.pipeline_.named_steps["model"]
-            X, y = (valid[0], [ls[0] for ls in valid[1]]) if valid and len(valid[0]) else (
-                texts, [ls[0] for ls in labels])
-            if len(set(y)) < 2:
-                X, y = texts, [ls[0] for ls in labels]
-            self.calibrator_ = CalibratedClassifierCV(FrozenEstimator(svm), method="temperature")
-            self.calibrator_.fit(feats.transform(X), y)
+            # Temperature scaling on held-out data: probabilities without changing the argmax
+            # (on the training data when there is no validation split: overconfident, but proper).
+            X, y = valid if valid and len(valid[0]) else (texts, labels)
+            feats = self.pipeline_.named_steps["features"].transform(X)
+            index = {c: i for i, c in enumerate(self._model_classes())}
+            self.temperature_ = fit_temperature(
+                self._svm_logits(feats), np.array([index[ls[0]] for ls in y]))
         return self
+
+    def _model_classes(self) -> list[str]:
+        return [str(c) for c in self.pipeline_.named_steps["model"].classes_]
+
+    def _svm_logits(self, feats: object) -> np.ndarray:
+        d = np.asarray(self.pipeline_.named_steps["model"].decision_function(feats), np.float64)
+        return np.stack([-d / 2, d / 2], 1) if d.ndim == 1 else d  # binary: one margin
 
     def predict_proba(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Class probabilities (n, C) in ``classes_`` order, and empty-after-tokenisation flags."""
@@ -115,13 +119,15 @@ class LinearClassifier:
         if self.multilabel_:
             probs = _ova_probs(model, feats)
             return probs, empty
-        est = self.calibrator_ if self.calibrator_ is not None else model
-        probs = est.predict_proba(feats)
-        order = [list(est.classes_).index(c) for c in self.classes_]
-        return probs[:, order].astype(np.float64), empty
+        if self.config.linear_model == "svm":
+            probs = softmax(self._svm_logits(feats) / self.temperature_)
+        else:
+            probs = np.asarray(model.predict_proba(feats), dtype=np.float64)
+        order = [self._model_classes().index(c) for c in self.classes_]
+        return probs[:, order], empty
 
     def save(self, folder: Path) -> None:
-        joblib.dump({"pipeline": self.pipeline_, "calibrator": self.calibrator_,
+        joblib.dump({"pipeline": self.pipeline_, "temperature": self.temperature_,
                      "classes": self.classes_, "multilabel": self.multilabel_}, folder / FILENAME)
 
     @classmethod
@@ -129,9 +135,27 @@ class LinearClassifier:
         """Only call on a file from a verified artifact: joblib runs code from the pickle."""
         data = joblib.load(path)
         self = cls(config, text)
-        self.pipeline_, self.calibrator_ = data["pipeline"], data["calibrator"]
+        self.pipeline_, self.temperature_ = data["pipeline"], data["temperature"]
         self.classes_, self.multilabel_ = data["classes"], data["multilabel"]
         return self
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The T > 0 that minimises the log loss of softmax(logits / T) on (logits, y)."""
+    from scipy.optimize import minimize_scalar
+
+    def nll(log_t: float) -> float:
+        z = logits / np.exp(log_t)
+        z = z - z.max(1, keepdims=True)
+        return float(np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(len(y)), y]))
+
+    return float(np.exp(minimize_scalar(nll, bounds=(-6.0, 4.0), method="bounded").x))
 
 
 def _ova_probs(model: OneVsRestClassifier, feats: object) -> np.ndarray:
