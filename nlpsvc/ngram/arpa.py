@@ -106,6 +106,7 @@ def _read(path: Path, lines: Iterator[tuple[int, str]]) -> BackoffTables:
     else:
         raise err(n or 1, "no \\data\\ header: not an ARPA file")
     declared: dict[int, int] = {}
+    declared_at: dict[int, int] = {}
     line = ""
     for n, line in lines:
         if not line:
@@ -121,6 +122,7 @@ def _read(path: Path, lines: Iterator[tuple[int, str]]) -> BackoffTables:
         if o != len(declared) + 1:
             raise err(n, f"header declares order {o} after order {len(declared)}")
         declared[o] = c
+        declared_at[o] = n
     else:
         raise err(n, "truncated file: ended inside the \\data\\ header")
     if not declared:
@@ -182,7 +184,11 @@ def _read(path: Path, lines: Iterator[tuple[int, str]]) -> BackoffTables:
         else:
             raise err(n, f"truncated file: ended inside the \\{o}-grams: section")
         if count != declared[o]:
-            raise err(n, f"header declares {declared[o]} {o}-grams, the section has {count}")
+            raise err(
+                n,
+                f"header (line {declared_at[o]}) declares {declared[o]} {o}-grams, "
+                f"the section has {count}",
+            )
         grams.append(np.frombuffer(ids, dtype=np.int32).reshape(-1, o).copy())
         logprobs.append(np.frombuffer(lp, dtype=np.float64).copy())
         backoffs.append(np.frombuffer(bo, dtype=np.float64).copy())

@@ -12,7 +12,8 @@ and in how many discounts each order has:
   unigram log10 prob 0, as ``lmplz`` writes it (it is never predicted). ``prune`` works as
   ``lmplz --prune``: discounts use all counts, pruned n-grams' adjusted counts move into their
   context's backoff, so each distribution still sums to one.
-* ``kn`` - the same with a single discount per order, D = n1 / (n1 + 2 n2) or given.
+* ``kn`` - the same with a single discount per order, D = n1 / (n1 + 2 n2) or given
+  (``discount``; ``discount_fallback`` is used only where the estimate is impossible).
 * ``absolute`` - interpolated absolute discounting of the raw counts at every order, one
   discount per order (estimated as for ``kn`` on raw counts, or given).
 
@@ -66,7 +67,7 @@ def single_discount(a: np.ndarray, order: int, name: str) -> float:
     if n[1] == 0:
         raise ValueError(
             f"{name}: cannot estimate the {order}-gram discount: no {order}-gram has count 1; "
-            "pass discount=D with 0 < D < 1"
+            "pass discount=D (or discount_fallback=D) with 0 < D < 1"
         )
     return float(n[1] / (n[1] + 2.0 * n[2]))
 
@@ -115,7 +116,11 @@ def kn_tables(
     N = counts.order
     V = len(counts.vocab)
     fixed = _per_order(discount, N, variant, "discount") if variant != "mkn" else None
-    fallback = _fallback(discount_fallback) if variant == "mkn" else None
+    if variant == "mkn":
+        fallback = _fallback(discount_fallback)
+    else:
+        one = _per_order(discount_fallback, 1, variant, "discount_fallback")
+        fallback = (one[0],) * 3 if one else None
     thresholds = _check_prune(prune, N)
     grams = counts.grams
     raw = [np.asarray(c, dtype=np.int64) for c in counts.counts]
@@ -147,9 +152,16 @@ def kn_tables(
                 if fallback is None:
                     raise
                 disc.append(fallback)
+        elif fixed is not None:
+            disc.append((fixed[o - 1],) * 3)
         else:
-            d = fixed[o - 1] if fixed is not None else single_discount(adj[o - 1], o, variant)
-            disc.append((d, d, d))
+            try:
+                d = single_discount(adj[o - 1], o, variant)
+                disc.append((d, d, d))
+            except ValueError:
+                if fallback is None:
+                    raise
+                disc.append(fallback)
 
     keep = [np.ones(grams[0].shape[0], dtype=bool)]
     for o in range(2, N + 1):
@@ -224,7 +236,7 @@ class KneserNey(Estimator):
     proper = True
 
     def estimate(self, counts: NgramCounts, **params: Any) -> BackoffTables:
-        p = _params(self, params, ("discount", "prune"))
+        p = _params(self, params, ("discount", "discount_fallback", "prune"))
         return kn_tables(counts, variant="kn", **p)
 
 
@@ -235,7 +247,7 @@ class AbsoluteDiscounting(Estimator):
     proper = True
 
     def estimate(self, counts: NgramCounts, **params: Any) -> BackoffTables:
-        p = _params(self, params, ("discount", "prune"))
+        p = _params(self, params, ("discount", "discount_fallback", "prune"))
         return kn_tables(counts, variant="absolute", **p)
 
 
