@@ -57,11 +57,21 @@ def test_registry_marks_stupid_backoff_improper():
 
 @pytest.mark.parametrize("name", PROPER)
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sents=corpora, order=st.integers(1, 4), which=st.integers(0, 1))
-def test_distributions_sum_to_one(name, sents, order, which):
+@given(
+    sents=corpora,
+    order=st.integers(1, 4),
+    which=st.integers(0, 1),
+    prune=st.sampled_from([None, None, [0, 1], [0, 0, 1]]),
+)
+def test_distributions_sum_to_one(name, sents, order, which, prune):
     options = PARAMS.get(name, [{}])
-    params = options[which % len(options)]
-    counts = count_ngrams(sents, order)
+    params = dict(options[which % len(options)])
+    if prune and order == 1:
+        prune = None
+    if prune and name in FALLBACK:  # the Kneser-Ney family prunes inside estimation
+        params["prune"] = prune
+        prune = None
+    counts = count_ngrams(sents, order, prune=prune)
     tables = fit(name, counts, params)
     assert tables.proper
     model = NgramModel.from_tables(tables)

@@ -88,14 +88,13 @@ def context_stats(grams: list[np.ndarray], counts: list[np.ndarray], index: Ngra
     total: list[np.ndarray] = []
     types: list[np.ndarray] = []
     for o in range(2, len(grams) + 1):
-        g, c = grams[o - 1], np.asarray(counts[o - 1], dtype=np.int64)
+        c = np.asarray(counts[o - 1], dtype=np.int64)
         n_ctx = len(grams[o - 2])
         # Rows are sorted, so the context index is the parent in the key chain.
         ci = index.keys[o - 1] // index.V
         ctx.append(ci)
         total.append(np.bincount(ci, weights=c, minlength=n_ctx).astype(np.int64))
         types.append(np.bincount(ci[c > 0], minlength=n_ctx).astype(np.int64))
-        assert g.shape[0] == ci.shape[0]
     return ContextStats(ctx=ctx, total=total, types=types)
 
 
@@ -154,11 +153,6 @@ def left_extended(index: NgramIndex, grams: list[np.ndarray]) -> list[np.ndarray
         suf = index.find(grams[o - 1][:, 1:])
         ext[o - 2][suf[suf >= 0]] = True
     return ext
-
-
-def suffix_sum(values: np.ndarray, ctx: np.ndarray, n_ctx: int) -> np.ndarray:
-    """Sum ``values`` of o-grams per context (exact enough: float64 ``bincount``)."""
-    return np.bincount(ctx, weights=values, minlength=n_ctx)
 
 
 @dataclass
