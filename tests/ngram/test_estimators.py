@@ -11,7 +11,12 @@ from hypothesis import strategies as st
 
 from nlpsvc.ngram.counts import count_ngrams
 from nlpsvc.ngram.estimators import get_estimator
-from nlpsvc.ngram.estimators.katz import discounts_for, katz_discounts, sgt_counts
+from nlpsvc.ngram.estimators.katz import (
+    discounts_for,
+    katz_discounts,
+    sgt_counts,
+    srilm_discounts,
+)
 from tests.ngram import reference as R
 from tests.ngram.lookup import TableQuery
 
@@ -148,7 +153,19 @@ def test_good_turing_fallbacks():
     # One distinct count: no line to fit; SRILM's rule leaves every count undiscounted.
     assert sgt_counts(np.array([1, 1, 1]), 3) is None
     d, method = discounts_for(np.array([1, 1, 1]), 5)
-    assert method == "clipped" and (d == 1).all()
+    assert method == "srilm" and (d == 1).all()
+    # SRILM lowers k while n_{k+1} = 0: n1 = 6, n2 = 2, n3 = 1, n4 = 0 with k = 5 → k = 2,
+    # A = 3·1/6, d1 = 1/3, d2 = 1/2 (the hand example above), counts 3..5 undiscounted.
+    np.testing.assert_allclose(
+        srilm_discounts(np.array([0, 6, 2, 1, 0, 0, 0.0]), 5), [1, 1 / 3, 1 / 2, 1, 1, 1]
+    )
+    # No singletons: discounting disabled.
+    assert (srilm_discounts(np.array([0, 0, 2, 1, 1, 1, 1.0]), 5) == 1).all()
+    # n = 10, 6, 3, 1 with k = 3: A = 4/10; r*/r for r = 1 is 12/10 > 1, out of range → 1;
+    # r = 2: (9/12 - 0.4) / 0.6 = 7/12; r = 3: (4/9 - 0.4) / 0.6 = 2/27.
+    np.testing.assert_allclose(
+        srilm_discounts(np.array([0, 10, 6, 3, 1.0]), 3), [1, 1, 7 / 12, 2 / 27]
+    )
     # A flat count-of-counts (slope > -1) is rejected by Gale & Sampson's condition.
     assert sgt_counts(np.array([1, 2, 3, 4, 5, 6]), 6) is None
     # k = 0 disables discounting.

@@ -17,8 +17,9 @@ undefined or give discounts outside (0, 1]. Then, in this order:
 1. Simple Good-Turing (Gale & Sampson 1995): the n_r are replaced by a log-linear fit
    log Z_r = a + b log r of the averaged counts-of-counts Z_r (needs ≥ 2 distinct counts and
    slope b < -1), and the Katz formula is applied to the smoothed values;
-2. otherwise, as SRILM does, each discount that is undefined or outside (0, 1] is set to 1
-   (that count is not discounted).
+2. otherwise SRILM's own rule (``GoodTuring::estimate``): no singletons disables discounting,
+   k is lowered while n_{k+1} = 0, and each coefficient with n_r = 0, r*/r > 1 or
+   d_r <= 3e-6 is set to 1 (that count is not discounted).
 The method used per order is recorded in ``params["gt_method"]`` and the discounts in
 ``params["discounts"]``. When Σ_seen p(w | h') is 1 (the lower order leaves nothing for the
 unseen words), the seen probabilities of h are renormalised to sum to 1 and the backoff is
@@ -36,6 +37,7 @@ from nlpsvc.ngram.estimators._ops import NEG_INF, log10, prepare, query
 from nlpsvc.ngram.estimators.base import Estimator
 from nlpsvc.ngram.tables import BackoffTables
 
+SRILM_EPS = 3e-6  # SRILM's Prob_Epsilon
 DEN_EPS = 1e-10  # below this, 1 - Σ p_lower is rounding noise: the lower order is used up
 
 
@@ -97,16 +99,30 @@ def discounts_for(c: np.ndarray, k: int) -> tuple[np.ndarray, str]:
         d = katz_discounts(s, k)
         if d is not None:
             return d, "simple_good_turing"
-    # SRILM: a coefficient out of range is replaced by 1 (no discount for that count).
+    return srilm_discounts(n, k), "srilm"
+
+
+def srilm_discounts(n: np.ndarray, k: int) -> np.ndarray:
+    """SRILM's ``GoodTuring::estimate``: no singletons disables discounting; k is lowered while
+    n_{k+1} = 0; a coefficient with n_r = 0, r*/r > 1 or d_r <= 3e-6 is replaced by 1."""
     d = np.ones(k + 1)
-    if n[1] > 0:
-        A = (k + 1) * n[k + 1] / n[1]
-        for r in range(1, k + 1):
-            if n[r] > 0 and A < 1:
-                v = ((r + 1) * n[r + 1] / n[r] / r - A) / (1 - A)
-                if 0 < v <= 1:
-                    d[r] = v
-    return d, "clipped"
+    if n[1] == 0:
+        return d
+    while k > 0 and n[k + 1] == 0:
+        k -= 1
+    if k == 0:
+        return d
+    A = (k + 1) * n[k + 1] / n[1]
+    if A >= 1:  # SRILM divides by 1 - A regardless; no coefficient is usable here
+        return d
+    for r in range(1, k + 1):
+        if n[r] == 0:
+            continue
+        ratio = (r + 1) * n[r + 1] / (r * n[r])
+        v = (ratio - A) / (1 - A)
+        if v > SRILM_EPS and ratio <= 1:
+            d[r] = v
+    return d
 
 
 def _apply(d: np.ndarray, c: np.ndarray) -> np.ndarray:
