@@ -32,6 +32,58 @@ META = "fasttext.json"
 PREDICT_CHUNK = 4096
 
 
+@torch.no_grad()
+def sgd_step(
+    module: FastTextModule,
+    ids: torch.Tensor,
+    offsets: torch.Tensor,
+    bag_of: torch.Tensor,
+    inv_len: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    lr: float,
+    weight_decay: float = 0.0,
+    loss: str = "softmax",
+) -> torch.Tensor:
+    """One SGD step of the summed loss with the gradients written out, as fastText does.
+
+    For this model autograd's bookkeeping (sparse gradient tensors, coalescing, optimizer
+    objects) costs several times the arithmetic; the hand-derived update is the same SGD step
+    (checked against autograd in the tests) at a fraction of the time. Rows get
+    ``grad_h[bag] / len(bag)``, scattered with ``scatter_add_`` (repeated ids accumulate).
+    ids (N,), offsets (B,), bag_of (N,) bag of each id, inv_len (B,), y (B,) or (B, C).
+    Returns the summed loss of the batch before the step.
+    """
+    emb, w, b = module.embedding.weight, module.output.weight, module.output.bias
+    h = F.embedding_bag(ids, emb, offsets, mode="mean")  # (B, dim)
+    p = module.dropout.p if module.training else 0.0
+    mask = None
+    if p > 0:
+        mask = (torch.rand_like(h) >= p).to(h.dtype) / (1.0 - p)  # (B, dim)
+        h = h * mask
+    logits = torch.addmm(b, h, w.t())  # (B, C)
+    if loss == "softmax":
+        logp = torch.log_softmax(logits, 1)
+        rows = torch.arange(len(y))
+        value = -logp[rows, y].sum()
+        g = logp.exp_()
+        g[rows, y] -= 1.0  # d loss / d logits = softmax - onehot
+    else:
+        value = F.binary_cross_entropy_with_logits(logits, y, reduction="sum")
+        g = torch.sigmoid(logits) - y  # (B, C)
+    grad_h = g @ w  # (B, dim), with the weights of before the step
+    if mask is not None:
+        grad_h *= mask
+    if weight_decay:
+        w.mul_(1.0 - lr * weight_decay)
+    w.addmm_(g.t(), h, alpha=-lr)
+    b.add_(g.sum(0), alpha=-lr)
+    upd = torch.index_select(grad_h * (inv_len * -lr)[:, None], 0, bag_of)  # (N, dim)
+    # scatter_add_ (not index_add_, several times slower on CPU); repeated ids accumulate
+    emb.scatter_add_(0, ids[:, None].expand(-1, emb.shape[1]), upd)
+    return value
+
+
 class FastTextClassifier:
     """fit / predict_proba / save / load around ``FastTextModule``."""
 
@@ -87,7 +139,7 @@ class FastTextClassifier:
         module = FastTextModule(mcfg)
         module.reset_parameters(word_rows=len(self.featurizer_.vocab))
         self.pretrained_words_ = self._init_pretrained(module)
-        optimizers = self._optimizers(module)
+        optimizers = self._optimizers(module) if cfg.optimizer == "adam" else []
 
         n = len(bags)
         steps_per_epoch = math.ceil(n / cfg.batch_size)
@@ -107,27 +159,33 @@ class FastTextClassifier:
             order = rng.permutation(n)
             shuffled = bags.take(order)  # one gather per epoch; batches are then slices
             ids = torch.from_numpy(shuffled.ids)
-            offs = shuffled.offsets
-            ends = np.append(offs, len(shuffled.ids))
+            lengths = shuffled.lengths
+            offs = torch.from_numpy(shuffled.offsets)
+            ends = np.append(shuffled.offsets, len(shuffled.ids))
+            bag_of = torch.from_numpy(np.repeat(np.arange(n, dtype=np.int64), lengths))
+            inv_len = torch.from_numpy(1.0 / np.maximum(lengths, 1)).float()
             ys = y[torch.from_numpy(order)]
-            total_loss = 0.0
+            total_loss = torch.zeros(())
             for b0 in range(0, n, cfg.batch_size):
                 b1 = min(b0 + cfg.batch_size, n)
+                start, stop = int(ends[b0]), int(ends[b1])
+                batch_ids, batch_offs = ids[start:stop], offs[b0:b1] - start
                 if cfg.optimizer == "sgd":
                     lr = cfg.lr * max(0.0, 1.0 - step / total_steps)
+                    total_loss += sgd_step(
+                        module, batch_ids, batch_offs, bag_of[start:stop] - b0,
+                        inv_len[b0:b1], ys[b0:b1], lr=lr, weight_decay=cfg.weight_decay,
+                        loss=self.loss_)
+                else:
+                    loss = self._loss(module(batch_ids, batch_offs), ys[b0:b1])
                     for opt in optimizers:
-                        for g in opt.param_groups:
-                            g["lr"] = lr
-                start, stop = int(ends[b0]), int(ends[b1])
-                logits = module(ids[start:stop], torch.from_numpy(offs[b0:b1] - start))
-                loss = self._loss(logits, ys[b0:b1])
-                for opt in optimizers:
-                    opt.zero_grad(set_to_none=True)
-                loss.backward()
-                for opt in optimizers:
-                    opt.step()
-                total_loss += float(loss.detach())
+                        opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    for opt in optimizers:
+                        opt.step()
+                    total_loss += loss.detach()
                 step += 1
+            total_loss = float(total_loss)
             row = {"epoch": epoch, "train_loss": total_loss / n,
                    "seconds": round(time.perf_counter() - t0, 3)}
             log.debug("epoch %s", row)
@@ -173,11 +231,8 @@ class FastTextClassifier:
         cfg = self.config
         emb = [module.embedding.weight]
         out = list(module.output.parameters())
-        if cfg.optimizer == "adam":
-            return [torch.optim.SparseAdam(emb, lr=cfg.lr),
-                    torch.optim.AdamW(out, lr=cfg.lr, weight_decay=cfg.weight_decay)]
-        return [torch.optim.SGD([{"params": emb, "weight_decay": 0.0},
-                                 {"params": out, "weight_decay": cfg.weight_decay}], lr=cfg.lr)]
+        return [torch.optim.SparseAdam(emb, lr=cfg.lr),
+                torch.optim.AdamW(out, lr=cfg.lr, weight_decay=cfg.weight_decay)]
 
     @torch.no_grad()
     def _evaluate(self, module: FastTextModule, bags: Bags, y: torch.Tensor) -> tuple[float, float]:
