@@ -53,7 +53,7 @@ MODEL = dict(embedding_dim=256, hidden_size=256, num_layers=2, attention="genera
              input_feeding=True, dropout=0.3, tie_embeddings=True)
 TRAIN = dict(epochs=100, batch_size=64, lr=1e-3, weight_decay=0.01, lr_schedule="plateau",
              lr_gamma=0.5, lr_patience=0, clip=5.0, label_smoothing=0.0, patience=3,
-             seed=1, threads=2, max_minutes=30.0)
+             seed=1, threads=1, max_minutes=30.0)
 MAX_TGT_LEN = 10  # replies in the protocol have < 10 words; 10 leaves room for one more
 DECODE = DecodeDefaults(min_len=1, no_repeat_ngram=3, length_penalty=1.0)
 

@@ -193,8 +193,6 @@ def fit(
         }
         result.history.append(row)
         log.info("chatbot epoch %d: %s", epoch, row)
-        if on_epoch is not None:
-            on_epoch(row)
         if valid_ppl < result.best_valid_ppl:
             result.best_valid_ppl, result.best_epoch, bad_epochs = valid_ppl, epoch, 0
             _save(model.state_dict(), best_path)
@@ -221,6 +219,8 @@ def fit(
             "model_config": model.cfg.to_dict(), "train_config": asdict(cfg),
             "finished": stop is not None, "stopped": stop or "",
         }, last_path)
+        if on_epoch is not None:  # after the checkpoint: an exception here loses nothing
+            on_epoch(row)
         if stop is not None:
             result.stopped = stop
             break

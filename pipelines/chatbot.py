@@ -1,0 +1,233 @@
+"""Chatbot pipeline: dialogue files -> pairs -> seq2seq training -> held-out figures -> artifact.
+
+Dialogues come from ``dialogs*.tsv``, ``dialogs*.jsonl`` and DailyDialog's
+``dialogues_{train,validation,test}.txt`` (SPEC §2). Records are read here line by line (with the
+corpus's own split rule) so that empty turns, single-turn dialogues and malformed lines are
+skipped and counted in the manifest instead of stopping the run. An interrupted training resumes
+from the checkpoint kept in ``<out>/<corpus>/chatbot/.checkpoint`` when the corpus and config
+are unchanged; the previously published version keeps serving meanwhile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from corpora.readers import read_lines
+from nlpsvc.chatbot.bot import Chatbot, DecodeDefaults
+from nlpsvc.chatbot.data import LengthLimits, PairStats, encode_pairs, make_pairs, parse_dialog_line
+from nlpsvc.chatbot.decode import Constraints, greedy
+from nlpsvc.chatbot.evaluate import generation_metrics, perplexity
+from nlpsvc.chatbot.model import Seq2Seq, Seq2SeqConfig
+from nlpsvc.chatbot.train import TrainConfig, fit, load_pretrained_embeddings, plot_curves
+from nlpsvc.chatbot.vocab import Vocab
+from nlpsvc.config import to_dataclass
+from nlpsvc.text import Tokenizer
+from pipelines.base import Pipeline, Result, TrainContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ChatbotConfig:
+    """The ``[chatbot]`` config table (SPEC §7 keys first)."""
+
+    epochs: int = 20
+    hidden_size: int = 256
+    attention: str = "general"  # dot | general | concat | bahdanau
+    max_minutes: float = 2.0  # training time budget (0 = none); the best epoch so far is kept
+    embedding_dim: int = 256
+    num_layers: int = 2
+    input_feeding: bool = True
+    dropout: float = 0.3
+    tie_embeddings: bool = True
+    pretrained_embeddings: str = ""  # gensim KeyedVectors file to initialise the embedding
+    min_count: int = 2  # rarer words become <unk>
+    max_vocab: int = 30000
+    max_src_len: int = 40
+    max_tgt_len: int = 30
+    length_policy: str = "truncate"  # or "drop" pairs over the limits
+    context_turns: int = 0  # earlier turns joined to the prompt with <sep>
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    lr_schedule: str = "plateau"  # plateau | exponential | none
+    lr_gamma: float = 0.5
+    clip: float = 5.0
+    teacher_forcing: float = 1.0
+    teacher_forcing_end: float = 1.0
+    teacher_forcing_epochs: int = 10
+    label_smoothing: float = 0.0
+    patience: int = 3
+    seed: int = 1
+    threads: int = 0  # torch.set_num_threads for training; 0 = torch's default
+    resume: bool = True
+    decode_min_len: int = 1
+    decode_no_repeat_ngram: int = 3
+    decode_length_penalty: float = 1.0
+    eval_max_pairs: int = 2000  # test pairs replied to for BLEU / distinct-n
+    min_words: int = 10  # fewer vocabulary words than this: the corpus is too small
+
+    def __post_init__(self) -> None:
+        # fail fast on bad values: build (and discard) the pieces that validate themselves
+        self.model_config(10)
+        self.train_config()
+        self.limits()
+        if self.context_turns < 0 or self.min_count < 1:
+            raise ValueError("context_turns must be >= 0 and min_count >= 1")
+
+    def model_config(self, vocab_size: int) -> Seq2SeqConfig:
+        return Seq2SeqConfig(
+            vocab_size=vocab_size, embedding_dim=self.embedding_dim, hidden_size=self.hidden_size,
+            num_layers=self.num_layers, attention=self.attention,
+            input_feeding=self.input_feeding, dropout=self.dropout,
+            tie_embeddings=self.tie_embeddings,
+        )
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(
+            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+            weight_decay=self.weight_decay, lr_schedule=self.lr_schedule, lr_gamma=self.lr_gamma,
+            clip=self.clip, teacher_forcing=self.teacher_forcing,
+            teacher_forcing_end=self.teacher_forcing_end,
+            teacher_forcing_epochs=self.teacher_forcing_epochs,
+            label_smoothing=self.label_smoothing, patience=self.patience, seed=self.seed,
+            threads=self.threads, max_minutes=self.max_minutes,
+        )
+
+    def limits(self) -> LengthLimits:
+        return LengthLimits(self.max_src_len, self.max_tgt_len, self.length_policy)
+
+
+def read_dialogs(corpus: Any, split: str, stats: dict[str, int]) -> list[list[str]]:
+    """Raw dialogues of one split; malformed lines skipped and counted in ``stats``."""
+    out = []
+    for cf in corpus.files:
+        if cf.source != "dialogs" or cf.split not in (None, split):
+            continue
+        for lineno, line in read_lines(cf.path, corpus.errors):
+            if not line.strip() or (cf.split is None and corpus.hash_split(line) != split):
+                continue
+            turns = parse_dialog_line(cf.format, line)
+            if turns is None:
+                stats["malformed_lines"] = stats.get("malformed_lines", 0) + 1
+                log.warning("%s:%d: malformed dialogue line skipped", cf.path, lineno)
+                continue
+            out.append(turns)
+    return out
+
+
+def _fingerprint(corpus_sha: str, cfg: ChatbotConfig, text: dict[str, Any]) -> str:
+    blob = json.dumps({"corpus": corpus_sha, "config": asdict(cfg), "text": text}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class ChatbotPipeline(Pipeline):
+    kind = "chatbot"
+
+    def has_data(self, corpus: Any) -> bool:
+        return bool(corpus.has_dialogs)
+
+    def check(self, ctx: TrainContext) -> None:
+        to_dataclass(ChatbotConfig, ctx.section("chatbot"), "chatbot")
+
+    def run(self, ctx: TrainContext) -> Result:
+        started = time.perf_counter()
+        cfg = to_dataclass(ChatbotConfig, ctx.section("chatbot"), "chatbot")
+        tokenizer = Tokenizer(ctx.text)
+        limits = cfg.limits()
+        skipped: dict[str, int] = {}
+        pairs, stats = {}, {}
+        for split in ("train", "valid", "test"):
+            stats[split] = PairStats()
+            dialogs = read_dialogs(ctx.corpus, split, skipped)
+            pairs[split] = make_pairs(dialogs, tokenizer, limits,
+                                      context_turns=cfg.context_turns, stats=stats[split])
+        if not pairs["train"]:
+            raise ValueError(f"corpus {ctx.corpus.name!r}: no training dialogue pairs "
+                             "(every dialogue needs at least two non-empty turns)")
+        if not pairs["valid"]:  # small corpora: hold out every 20th training pair
+            pairs["valid"] = pairs["train"][::20]
+            pairs["train"] = [p for i, p in enumerate(pairs["train"]) if i % 20]
+        test_split = "test" if pairs["test"] else "valid"
+        vocab = Vocab.build((side for p in pairs["train"] for side in p),
+                            min_count=cfg.min_count, max_size=cfg.max_vocab,
+                            min_words=cfg.min_words)
+
+        model = Seq2Seq(cfg.model_config(len(vocab)))
+        found = 0
+        if cfg.pretrained_embeddings:
+            found = load_pretrained_embeddings(model.embedding, vocab, cfg.pretrained_embeddings)
+
+        workdir = ctx.out / ctx.corpus.name / self.kind / ".checkpoint"
+        fingerprint = _fingerprint(ctx.corpus.sha256(), cfg, ctx.text.to_dict())
+        stamp = workdir / "fingerprint"
+        if workdir.exists() and (not cfg.resume or not stamp.is_file()
+                                 or stamp.read_text().strip() != fingerprint):
+            shutil.rmtree(workdir)  # another corpus or config: nothing to resume
+        workdir.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(fingerprint)
+
+        result = fit(model, encode_pairs(pairs["train"], vocab),
+                     encode_pairs(pairs["valid"], vocab), cfg.train_config(), workdir,
+                     resume=cfg.resume, progress=ctx.progress)
+        defaults = DecodeDefaults(cfg.decode_min_len, cfg.decode_no_repeat_ngram,
+                                  cfg.decode_length_penalty)
+        bot = Chatbot(model, vocab, ctx.text, max_src_len=cfg.max_src_len,
+                      max_tgt_len=cfg.max_tgt_len, context_turns=cfg.context_turns,
+                      defaults=defaults)
+        metrics = self.evaluate(bot, pairs[test_split], cfg)
+        metrics.update(
+            split=test_split,
+            valid_perplexity=round(result.best_valid_ppl, 3),
+            best_epoch=result.best_epoch,
+            stopped=result.stopped,
+            resumed_from_epoch=result.resumed_from,
+            curves=result.history,
+        )
+        details = {
+            "vocab_size": len(vocab),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "pretrained_words": found,
+            "pairs": {s: st.as_dict() for s, st in stats.items()},
+            "skipped_lines": skipped,
+            "train_pairs": len(pairs["train"]),
+            "valid_pairs": len(pairs["valid"]),
+        }
+
+        def write(folder: Path) -> None:
+            bot.save(folder)
+            plot_curves(result.history, folder / "curves.png")
+
+        res = self.publish(ctx, write, config=asdict(cfg), metrics=metrics,
+                           libraries=("torch", "sacrebleu"), extra={"data": details},
+                           started=started, metric="perplexity")
+        shutil.rmtree(workdir, ignore_errors=True)  # published: nothing left to resume
+        return res
+
+    @staticmethod
+    def evaluate(bot: Chatbot, pairs: list, cfg: ChatbotConfig) -> dict[str, Any]:
+        """Perplexity over all held-out pairs; BLEU/distinct-n/length on up to eval_max_pairs."""
+        ppl = perplexity(bot.model, encode_pairs(pairs, bot.vocab))
+        cons = Constraints(min_len=cfg.decode_min_len, max_len=cfg.max_tgt_len,
+                           no_repeat_ngram=cfg.decode_no_repeat_ngram)
+
+        def reply(src: list[str]) -> list[str]:
+            hyp = greedy(bot.model, bot.vocab.encode(src), cons,
+                         length_penalty=cfg.decode_length_penalty)
+            return bot.vocab.decode(hyp.tokens)
+
+        sub = pairs[: cfg.eval_max_pairs]
+        with torch.inference_mode():
+            gen = generation_metrics([s for s, _ in sub], [t for _, t in sub], reply)
+        return {"perplexity": round(ppl, 3) if math.isfinite(ppl) else None,
+                "decoding": "greedy", "generated_pairs": len(sub), **gen}

@@ -1,0 +1,116 @@
+"""Training loop: early stopping, best checkpoint, resume after interruption, save/reload."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from nlpsvc.chatbot.bot import Chatbot
+from nlpsvc.chatbot.data import encode_pairs
+from nlpsvc.chatbot.model import Seq2Seq
+from nlpsvc.chatbot.train import TrainConfig, fit, plot_curves
+from nlpsvc.chatbot.vocab import Vocab
+
+from .conftest import tiny_config
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def small(real_pairs: list) -> tuple[Vocab, list, list]:
+    pairs = real_pairs[:120]
+    vocab = Vocab.build((s for p in pairs for s in p), min_count=2)
+    data = encode_pairs(pairs, vocab)
+    return vocab, data[20:], data[:20]
+
+
+def _model(vocab: Vocab) -> Seq2Seq:
+    torch.manual_seed(0)
+    return Seq2Seq(tiny_config(len(vocab), dropout=0.2))
+
+
+def test_resume_after_interruption_gives_the_same_model(tmp_path: Path, small: tuple) -> None:
+    vocab, train, valid = small
+    cfg = TrainConfig(epochs=3, batch_size=16, lr=5e-3, seed=5, patience=10)
+    straight = _model(vocab)
+    ref = fit(straight, train, valid, cfg, tmp_path / "a", progress=False)
+
+    def stop_after_two(row: dict) -> None:
+        if row["epoch"] == 2:
+            raise Interrupt
+
+    model = _model(vocab)
+    with pytest.raises(Interrupt):
+        fit(model, train, valid, cfg, tmp_path / "b", progress=False, on_epoch=stop_after_two)
+    resumed = _model(vocab)  # a fresh process: weights come from the checkpoint
+    res = fit(resumed, train, valid, cfg, tmp_path / "b", progress=False)
+    assert res.resumed_from == 2
+    assert [r["epoch"] for r in res.history] == [1, 2, 3]
+    assert [r["valid_loss"] for r in res.history] == [r["valid_loss"] for r in ref.history]
+    for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+
+
+def test_early_stopping_keeps_the_best_epoch(tmp_path: Path, small: tuple) -> None:
+    vocab, train, valid = small
+    # a large learning rate with no decay overfits 100 pairs fast: validation gets worse
+    cfg = TrainConfig(epochs=12, batch_size=16, lr=3e-2, lr_schedule="none", patience=1, seed=1)
+    model = _model(vocab)
+    res = fit(model, train, valid, cfg, tmp_path, progress=False)
+    assert res.stopped == "early_stopping"
+    best = min(r["valid_ppl"] for r in res.history)
+    assert res.best_valid_ppl == pytest.approx(best, rel=1e-3)
+    assert res.history[res.best_epoch - 1]["valid_ppl"] == best
+    assert len(res.history) == res.best_epoch + 2  # patience 1: two bad epochs in a row
+    # the returned model holds the best weights, not the last
+    best_state = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in best_state.items())
+
+
+def test_time_budget_stops_training(tmp_path: Path, small: tuple) -> None:
+    vocab, train, valid = small
+    cfg = TrainConfig(epochs=50, batch_size=16, max_minutes=1e-4)
+    res = fit(_model(vocab), train, valid, cfg, tmp_path, progress=False)
+    assert res.stopped == "time_budget" and len(res.history) == 1
+    assert res.history[0]["partial"]
+
+
+def test_lr_decays_on_plateau_and_exponentially(tmp_path: Path, small: tuple) -> None:
+    vocab, train, valid = small
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=1e-2, lr_schedule="exponential", lr_gamma=0.5)
+    res = fit(_model(vocab), train, valid, cfg, tmp_path, progress=False)
+    assert [r["lr"] for r in res.history] == pytest.approx([1e-2, 5e-3, 2.5e-3])
+
+
+def test_teacher_forcing_schedule() -> None:
+    cfg = TrainConfig(teacher_forcing=1.0, teacher_forcing_end=0.5, teacher_forcing_epochs=6)
+    assert [round(cfg.tf_ratio(e), 2) for e in (1, 6, 9)] == [1.0, 0.5, 0.5]
+    with pytest.raises(ValueError):
+        TrainConfig(lr_schedule="cosine")
+
+
+def test_save_reload_gives_identical_outputs(tiny_bot: Chatbot, bot_dir: Path) -> None:
+    again = Chatbot.load(bot_dir)
+    for m in ["hello , how are you ?", "can you help me ?", ""]:
+        a = tiny_bot.reply(m, beam=4, n_best=3)
+        b = again.reply(m, beam=4, n_best=3)
+        assert a.alternatives == b.alternatives
+    src = torch.tensor([[5, 6, 7]])
+    tgt = torch.tensor([[1, 8, 9]])
+    with torch.no_grad():
+        assert torch.equal(tiny_bot.model(src, torch.tensor([3]), tgt),
+                           again.model(src, torch.tensor([3]), tgt))
+    cfg = json.loads((bot_dir / "config.json").read_text())
+    assert cfg["model"]["vocab_size"] == len(tiny_bot.vocab)
+
+
+def test_curves_png(tmp_path: Path) -> None:
+    hist = [{"epoch": 1, "train_loss": 5.0, "valid_loss": 4.5},
+            {"epoch": 2, "train_loss": 4.0, "valid_loss": 4.2}]
+    plot_curves(hist, tmp_path / "c.png")
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
