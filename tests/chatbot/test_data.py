@@ -43,7 +43,8 @@ def test_empty_turns_and_single_turn_dialogues_are_skipped_and_counted(tokenizer
         (["hello", "."], ["how", "are", "you", "?"]),
         (["a", "?"], ["b", "."]),
     ]
-    assert (stats.dialogs, stats.empty_turns, stats.single_turn_dialogs, stats.pairs) == (4, 2, 2, 3)
+    counts = (stats.dialogs, stats.empty_turns, stats.single_turn_dialogs, stats.pairs)
+    assert counts == (4, 2, 2, 3)
 
 
 def test_length_limits_truncate_or_drop(tokenizer) -> None:

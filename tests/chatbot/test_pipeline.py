@@ -1,0 +1,172 @@
+"""The chatbot pipeline end to end on a tiny corpus, and the /reply endpoint over its artifact."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from corpora import open_corpus
+from nlpsvc.artifacts import load_current
+from nlpsvc.chatbot import Chatbot, load_artifact
+from nlpsvc.chatbot.vocab import VocabularyError
+from nlpsvc.service import create_app
+from nlpsvc.service.registry import Registry
+from pipelines.base import TrainContext
+from pipelines.chatbot import ChatbotConfig, ChatbotPipeline
+
+from .conftest import read_slice
+
+TINY = {"epochs": 2, "hidden_size": 16, "embedding_dim": 16, "num_layers": 1, "dropout": 0.0,
+        "batch_size": 32, "lr": 5e-3, "max_src_len": 12, "max_tgt_len": 10, "eval_max_pairs": 30,
+        "threads": 1}
+
+
+def write_corpus(folder: Path, dialogs: list[list[str]], extra_lines: list[str] = ()) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"turns": d}) for d in dialogs] + list(extra_lines)
+    (folder / "dialogs.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    root = tmp_path_factory.mktemp("chat")
+    bad = [json.dumps({"turns": ["only one turn here"]}),
+           json.dumps({"turns": ["hello there", "", "hi ! how are you ?"]}),
+           json.dumps({"turns": "not a list"})]
+    corpus = open_corpus(write_corpus(root / "tinychat", read_slice(150), bad))
+    ctx = TrainContext(corpus=corpus, config={"chatbot": TINY}, out=root / "models",
+                       progress=False)
+    pipe = ChatbotPipeline()
+    assert pipe.has_data(corpus)
+    pipe.check(ctx)
+    return root / "models", pipe.run(ctx)
+
+
+def test_pipeline_publishes_a_loadable_artifact(trained) -> None:
+    models, result = trained
+    art = load_current(models / "tinychat" / "chatbot")
+    assert result.metric == "perplexity" and result.value == art.manifest["metrics"]["perplexity"]
+    m = art.manifest["metrics"]
+    for key in ("perplexity", "bleu", "distinct1", "distinct2", "avg_reply_len", "samples",
+                "curves", "best_epoch"):
+        assert key in m, key
+    assert 1 < m["perplexity"] < art.manifest["data"]["vocab_size"]
+    assert [r["epoch"] for r in m["curves"]] == [1, 2]
+    assert set(art.manifest["files"]) >= {"model.pt", "config.json", "vocab.json", "curves.png"}
+    assert art.manifest["config"]["hidden_size"] == 16
+    bot = load_artifact(art, threads=1)
+    assert isinstance(bot, Chatbot) and isinstance(bot.reply("how are you ?").text, str)
+    # the checkpoint folder is gone once published (a later run starts afresh)
+    assert not (models / "tinychat" / "chatbot" / ".checkpoint").exists()
+
+
+def test_bad_dialogues_are_skipped_and_counted(trained) -> None:
+    models, _ = trained
+    data = load_current(models / "tinychat" / "chatbot").manifest["data"]
+    pairs = data["pairs"]
+    total = {k: sum(p[k] for p in pairs.values()) for k in ("empty_turns", "single_turn_dialogs")}
+    assert total["empty_turns"] >= 1
+    assert total["single_turn_dialogs"] >= 1  # the one-turn line (and what the empty turn left)
+    assert data["skipped_lines"] == {"malformed_lines": 1}
+
+
+def test_corpus_too_small_for_a_vocabulary(tmp_path: Path) -> None:
+    corpus = open_corpus(write_corpus(tmp_path / "wee", [["hi", "hello"], ["yo", "hey"]]))
+    ctx = TrainContext(corpus=corpus, config={"chatbot": TINY}, out=tmp_path / "m", progress=False)
+    with pytest.raises(VocabularyError, match="corpus too small"):
+        ChatbotPipeline().run(ctx)
+    assert not (tmp_path / "m" / "wee" / "chatbot" / "CURRENT").exists()
+
+
+def test_config_is_checked_up_front(tmp_path: Path) -> None:
+    from nlpsvc.config import ConfigError
+
+    corpus = open_corpus(write_corpus(tmp_path / "c", [["a b", "c d"]]))
+    for bad in ({"attention": "cosine"}, {"hidden": 3}, {"lr_schedule": "cyclic"}):
+        ctx = TrainContext(corpus=corpus, config={"chatbot": bad}, out=tmp_path, progress=False)
+        with pytest.raises(ConfigError):
+            ChatbotPipeline().check(ctx)
+    assert ChatbotConfig().attention == "general"
+
+
+# -- POST /reply ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client(trained):  # noqa: ANN001, ANN201 - Flask test client
+    models, _ = trained
+    app = create_app({"TESTING": True, "REGISTRY": Registry.from_dir(models)})
+    return app.test_client()
+
+
+def test_reply_answers(client) -> None:
+    r = client.post("/reply", json={"message": "How are you today?", "beam": 4, "n_best": 3})
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert body["model"] == "tinychat" and isinstance(body["reply"], str)
+    alts = body["alternatives"]
+    assert 1 <= len(alts) <= 3 and alts[0]["text"] == body["reply"]
+    assert [a["score"] for a in alts] == sorted((a["score"] for a in alts), reverse=True)
+    assert body["truncated"] is False and "notice" not in body
+
+
+def test_reply_greedy_sampling_and_attention(client) -> None:
+    r = client.post("/reply", json={"message": "hello", "beam": 1, "attention": True})
+    assert r.status_code == 200 and "weights" in r.get_json()["attention"]
+    body = {"message": "hello", "n_best": 3,
+            "sampling": {"temperature": 0.9, "top_p": 0.9, "seed": 3}}
+    a, b = client.post("/reply", json=body), client.post("/reply", json=body)
+    assert a.status_code == 200 and a.get_json() == b.get_json()
+
+
+def test_long_message_is_truncated_and_said_so(client) -> None:
+    r = client.post("/reply", json={"message": "word " * 50})
+    body = r.get_json()
+    assert r.status_code == 200 and body["truncated"] is True
+    assert body["source_tokens"] == body["max_source_tokens"] == 12
+    assert "truncated" in body["notice"]
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"message": ""}, "message"),
+    ({"message": "   "}, "message"),
+    ({}, "message"),
+    ({"message": 3}, "message"),
+    ({"message": "hi", "beam": 0}, "beam"),
+    ({"message": "hi", "beam": 21}, "beam"),
+    ({"message": "hi", "beam": True}, "beam"),
+    ({"message": "hi", "beam": 2, "n_best": 3}, "n_best"),
+    ({"message": "hi", "max_len": 0}, "max_len"),
+    ({"message": "hi", "max_len": 1000}, "max_len"),
+    ({"message": "hi", "history": "x"}, "history"),
+    ({"message": "hi", "history": ["ok", 5]}, "history[1]"),
+    ({"message": "hi", "sampling": {"temperature": 0}}, "sampling.temperature"),
+    ({"message": "hi", "sampling": {"top_p": 1.5}}, "sampling.top_p"),
+    ({"message": "hi", "sampling": {"beam": 2}}, "sampling"),
+])
+def test_reply_validation(client, body: dict, field: str) -> None:
+    r = client.post("/reply", json=body)
+    assert r.status_code == 422, r.get_json()
+    assert r.get_json()["error"]["field"] == field
+
+
+def test_reply_without_a_chatbot_is_503(make_app) -> None:  # noqa: ANN001
+    client = make_app(registry=Registry(sets={"other": {}})).test_client()
+    r = client.post("/reply", json={"message": "hello"})
+    assert r.status_code == 503
+    assert r.get_json()["error"]["code"] == "model_unavailable"
+
+
+def test_reply_in_openapi(client) -> None:
+    spec = client.get("/openapi.json").get_json()
+    post = spec["paths"]["/reply"]["post"]
+    props = post["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert {"message", "history", "beam", "n_best", "max_len", "sampling"} <= set(props)
+    try:
+        from openapi_spec_validator import validate
+    except ImportError:
+        pytest.skip("openapi-spec-validator not installed")
+    validate(spec)
