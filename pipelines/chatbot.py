@@ -69,7 +69,9 @@ class ChatbotConfig:
     label_smoothing: float = 0.0
     patience: int = 3
     seed: int = 1
-    threads: int = 0  # torch.set_num_threads for training; 0 = torch's default
+    # torch.set_num_threads for training (0 = torch's default). 1 by default: this small model
+    # gains little from a second thread, and threads that oversubscribe busy cores crawl.
+    threads: int = 1
     resume: bool = True
     decode_min_len: int = 1
     decode_no_repeat_ngram: int = 3
