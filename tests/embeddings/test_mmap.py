@@ -55,7 +55,7 @@ def _child(kind_dir: Path, mmap: str) -> dict:
 
 def test_second_process_shares_the_matrix(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    kv = KeyedVectors(DIM, count=WORDS)
+    kv = KeyedVectors(DIM)
     kv.add_vectors([f"w{i:05d}" for i in range(WORDS)],
                    rng.standard_normal((WORDS, DIM)).astype(np.float32))
     with ArtifactWriter(tmp_path, "big", "embeddings") as w:
@@ -63,6 +63,8 @@ def test_second_process_shares_the_matrix(tmp_path: Path) -> None:
         w.manifest.update(text={}, config={}, metrics={})
     kind_dir = tmp_path / "big" / "embeddings"
     assert load_current(kind_dir)
+    assert np.load(tmp_path / "big" / "embeddings" / load_current(kind_dir).version
+                   / "vectors.kv.vectors.npy", mmap_mode="r").shape == (WORDS, DIM)
     matrix = WORDS * DIM * 4
 
     mapped = _child(kind_dir, "r")
