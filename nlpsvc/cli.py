@@ -411,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export a trained model to a standard format")
     p.add_argument("--models", required=True, metavar="DIR", help="models/<corpus>")
     p.add_argument("--kind", required=True, choices=KINDS)
-    p.add_argument("--format", required=True, choices=("arpa", "word2vec"))
+    p.add_argument("--format", required=True, choices=("arpa", "word2vec", "word2vec-binary"))
     p.add_argument("--output", required=True, metavar="FILE")
     p.set_defaults(func=cmd_export)
 

@@ -130,6 +130,11 @@ def test_export_word2vec_and_cli(models_dir: Path, w2v_artifact, tmp_path: Path,
     kv = load_artifact(w2v_artifact).kv
     assert exported.index_to_key == kv.index_to_key
     assert np.allclose(exported.vectors, kv.vectors, atol=1e-5)
+    binary = tmp_path / "vectors.bin"
+    assert main(["export", "--models", str(models_dir / "books"), "--kind", "embeddings",
+                 "--format", "word2vec-binary", "--output", str(binary)]) == 0
+    assert np.array_equal(KeyedVectors.load_word2vec_format(str(binary), binary=True).vectors,
+                          kv.vectors)
     capsys.readouterr()
     assert main(["eval", "--models", str(models_dir / "books"), "--kind", "embeddings",
                  "--pairs", str(EVAL / "wordsim353.tsv"), "--json"]) == 0
