@@ -162,12 +162,103 @@ def _latency(bot: Chatbot, messages: list[str], beam: int, repeats: int = 1) -> 
             "p90_ms": round(times[int(0.9 * (len(times) - 1))], 2), "n": len(times)}
 
 
+def _publish(bot: Chatbot, root: Path) -> None:
+    """The benchmark model as a served artifact (``root/dailydialog/chatbot``)."""
+    from nlpsvc.artifacts import ArtifactWriter
+
+    with ArtifactWriter(root, "dailydialog", "chatbot") as w:
+        bot.save(w.dir)
+        w.manifest.update(text=bot.text.to_dict(), config={"bench": "chatbot"}, metrics={})
+
+
+def _throughput(bot: Chatbot, workdir: Path, messages: list[str], seconds: float = 20.0) -> dict:
+    """Requests/s of ``POST /reply`` under gunicorn (2 workers x 1 thread, 1 torch thread each)
+    from 4 concurrent keep-alive clients, greedy and beam-5."""
+    import http.client
+    import socket
+    import subprocess
+    import threading
+
+    root = workdir / "models"
+    if not (root / "dailydialog" / "chatbot" / "CURRENT").is_file():
+        _publish(bot, root)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "NLPSVC_TORCH_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nlpsvc.cli", "serve", "--models", str(root), "--port", str(port),
+         "--workers", "2", "--threads", "1"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                c.request("GET", "/ready")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline or proc.poll() is not None:
+                raise RuntimeError("gunicorn did not become ready")
+            time.sleep(0.5)
+        out = {}
+        for beam in (1, 5):
+            counts = {"ok": 0, "5xx": 0, "other": 0}
+            lock = threading.Lock()
+            stop = time.time() + seconds
+
+            def client(i: int, beam: int = beam, counts: dict = counts,
+                       lock: threading.Lock = lock, stop: float = stop) -> None:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                j = i
+                while time.time() < stop:
+                    body = json.dumps({"message": messages[j % len(messages)], "beam": beam})
+                    conn.request("POST", "/reply", body, {"Content-Type": "application/json"})
+                    resp = conn.getresponse()
+                    resp.read()
+                    key = "ok" if resp.status == 200 else "5xx" if resp.status >= 500 else "other"
+                    with lock:
+                        counts[key] += 1
+                    j += 4
+
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+            t0 = time.time()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            elapsed = time.time() - t0
+            out[f"beam{beam}"] = {"requests_per_s": round(counts["ok"] / elapsed, 1), **counts}
+        return out
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _rename_lstm_keys(model_file: Path) -> bool:
+    """Rename a decoder saved as one ``nn.LSTM`` (``decoder.rnn.*_l{i}``) to today's stack of
+    ``LSTMCell`` (``decoder.cells.{i}.*``): the same parameters with the same gate layout, so a
+    run trained before that change is reported without retraining. Returns True if renamed."""
+    state = torch.load(model_file, weights_only=True)
+    old = [k for k in state if k.startswith("decoder.rnn.")]
+    if not old:
+        return False
+    for k in old:
+        name, layer = k[len("decoder.rnn."):].rsplit("_l", 1)  # e.g. weight_ih, 0
+        state[f"decoder.cells.{layer}.{name}"] = state.pop(k)
+    torch.save(state, model_file)
+    return True
+
+
 def report(workdir: Path, limit: int | None = None) -> dict:
     """Figures of a finished run (no retraining) -> JSON file and the BENCHMARKS.md section."""
     from bench.report import table, write_section
 
     torch.set_num_threads(1)  # latency is specified on one core; figures do not depend on it
     summary = json.loads((workdir / "train.json").read_text(encoding="utf-8"))
+    summary["renamed_lstm_keys"] = _rename_lstm_keys(workdir / "bot" / "model.pt")
     bot = Chatbot.load(workdir / "bot")
     data = load_protocol()
     fifteen = [" ".join(s) for s, _ in data["test_full"] if len(s) == 15][:100]
@@ -182,11 +273,12 @@ def report(workdir: Path, limit: int | None = None) -> dict:
     _latency(bot, fifteen[:5], 1)  # warm-up
     figs["latency_greedy"] = _latency(bot, fifteen, 1)
     figs["latency_beam5"] = _latency(bot, fifteen, 5)
+    figs["throughput"] = _throughput(bot, workdir, fifteen, 5.0 if limit else 20.0)
     figs["summary"] = {k: v for k, v in summary.items() if k != "history"}
     (workdir / "figures.json").write_text(json.dumps(figs, indent=2), encoding="utf-8")
 
     pg, pb, fg = figs["protocol_greedy"], figs["protocol_beam5"], figs["full_greedy"]
-    lg, lb = figs["latency_greedy"], figs["latency_beam5"]
+    lg, lb, tp = figs["latency_greedy"], figs["latency_beam5"], figs["throughput"]
 
     def row(name: str, key: str, fmt: str, goal: str) -> list:
         vals = [ANCHOR.get(key), pg.get(key), pb.get(key), fg.get(key)]
@@ -243,6 +335,11 @@ Latency, one thread, batch 1, a 15-word test message ({lg['n']} messages, tokeni
 detokenising included, stopping at `</s>` or {bot.max_tgt_len} words): greedy p50
 {lg['p50_ms']:.1f} ms (p90 {lg['p90_ms']:.1f}; goal ≤ 50), beam-5 p50 {lb['p50_ms']:.1f} ms
 (p90 {lb['p90_ms']:.1f}; goal ≤ 200). Anchor greedy median 24 ms stopping at EOS.
+
+`POST /reply` under gunicorn (`nlpsvc serve --workers 2 --threads 1`, one torch thread per
+worker), 4 concurrent keep-alive clients sending the same 15-word messages for 20 s:
+greedy {tp['beam1']['requests_per_s']} requests/s ({tp['beam1']['5xx']} 5xx), beam-5
+{tp['beam5']['requests_per_s']} requests/s ({tp['beam5']['5xx']} 5xx).
 
 Sample exchanges (greedy, protocol test set):
 {samples}
