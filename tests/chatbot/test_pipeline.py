@@ -170,3 +170,32 @@ def test_reply_in_openapi(client) -> None:
     except ImportError:
         pytest.skip("openapi-spec-validator not installed")
     validate(spec)
+
+
+def test_interrupted_training_resumes_and_keeps_serving(tmp_path: Path, monkeypatch) -> None:
+    import pipelines.chatbot as pc
+
+    corpus = open_corpus(write_corpus(tmp_path / "resumable", read_slice(80, offset=200)))
+    ctx = TrainContext(corpus=corpus, config={"chatbot": {**TINY, "epochs": 3}},
+                       out=tmp_path / "models", progress=False)
+    first = ChatbotPipeline().run(ctx)  # a served version, then a new training is interrupted
+    real_fit = pc.fit
+
+    def interrupted(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        def stop(row: dict) -> None:
+            if row["epoch"] == 2:
+                raise KeyboardInterrupt
+
+        return real_fit(*args, **kw, on_epoch=stop)
+
+    monkeypatch.setattr(pc, "fit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ChatbotPipeline().run(ctx)
+    kind_dir = tmp_path / "models" / "resumable" / "chatbot"
+    assert load_current(kind_dir).version == first.version  # the old version still serves
+    assert (kind_dir / ".checkpoint" / "last.pt").is_file()
+    monkeypatch.setattr(pc, "fit", real_fit)
+    again = ChatbotPipeline().run(ctx)
+    metrics = load_current(kind_dir).manifest["metrics"]
+    assert load_current(kind_dir).version == again.version != first.version
+    assert metrics["resumed_from_epoch"] == 2 and len(metrics["curves"]) == 3
