@@ -254,7 +254,7 @@ def load_pretrained_embeddings(
     with torch.no_grad():
         for i, word in enumerate(vocab.itos):
             if word in kv.key_to_index:
-                embedding.weight[i] = torch.as_tensor(kv[word], dtype=embedding.weight.dtype)
+                embedding.weight[i] = torch.tensor(kv[word], dtype=embedding.weight.dtype)  # copy
                 found += 1
     return found
 

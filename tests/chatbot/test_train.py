@@ -114,3 +114,21 @@ def test_curves_png(tmp_path: Path) -> None:
             {"epoch": 2, "train_loss": 4.0, "valid_loss": 4.2}]
     plot_curves(hist, tmp_path / "c.png")
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pretrained_embeddings_initialise_known_words(tmp_path: Path) -> None:
+    from gensim.models import KeyedVectors
+
+    from nlpsvc.chatbot.train import load_pretrained_embeddings
+
+    vocab = Vocab(["hello", "world", "rare"])
+    kv = KeyedVectors(vector_size=16)
+    kv.add_vectors(["hello", "world", "other"], [[1.0] * 16, [2.0] * 16, [3.0] * 16])
+    kv.save(str(tmp_path / "w2v.kv"))
+    model = _model(vocab)
+    assert load_pretrained_embeddings(model.embedding, vocab, tmp_path / "w2v.kv") == 2
+    assert torch.equal(model.embedding.weight[vocab.stoi["world"]], torch.full((16,), 2.0))
+    assert load_pretrained_embeddings(model.embedding, vocab, tmp_path / "missing.kv") == 0
+    with pytest.raises(ValueError, match="dimensions"):
+        big = Seq2Seq(tiny_config(len(vocab), embedding_dim=8))
+        load_pretrained_embeddings(big.embedding, vocab, tmp_path / "w2v.kv")
