@@ -30,7 +30,7 @@ class ClassifierConfig:
     buckets: int = 1 << 19  # hash buckets for word n-grams (rows of the embedding table)
     min_count: int = 1  # words seen fewer times get no row of their own (n-grams still hash)
     lr: float = 0.5  # start learning rate, decayed linearly to 0 (fastText's schedule) for SGD
-    batch_size: int = 16
+    batch_size: int = 32  # texts per SGD step (the loss is summed, so lr keeps its meaning)
     optimizer: str = "sgd"  # "sgd" (sparse gradients, fastText schedule) or "adam" (SparseAdam)
     loss: str = "auto"  # "softmax", "ova" (one-vs-all sigmoids) or "auto": ova if multi-label
     dropout: float = 0.0  # on the averaged text vector

@@ -186,6 +186,13 @@ class FastTextClassifier:
                     total_loss += loss.detach()
                 step += 1
             total_loss = float(total_loss)
+            if not math.isfinite(total_loss):
+                if best_state is None:
+                    raise ValueError(f"fastText training diverged in epoch {epoch} "
+                                     f"(loss {total_loss}); lower classifier.lr ({cfg.lr})")
+                log.warning("training diverged in epoch %d; keeping epoch %d",
+                            epoch, self.best_epoch_)
+                break
             row = {"epoch": epoch, "train_loss": total_loss / n,
                    "seconds": round(time.perf_counter() - t0, 3)}
             log.debug("epoch %s", row)
