@@ -67,6 +67,7 @@ class ChatbotConfig:
     teacher_forcing_end: float = 1.0
     teacher_forcing_epochs: int = 10
     label_smoothing: float = 0.0
+    word_dropout: float = 0.0  # alpha: a word seen c times becomes <unk> w.p. alpha / (alpha + c)
     patience: int = 3
     seed: int = 1
     # torch.set_num_threads for training (0 = torch's default). 1 by default: this small model
@@ -102,7 +103,8 @@ class ChatbotConfig:
             clip=self.clip, teacher_forcing=self.teacher_forcing,
             teacher_forcing_end=self.teacher_forcing_end,
             teacher_forcing_epochs=self.teacher_forcing_epochs,
-            label_smoothing=self.label_smoothing, patience=self.patience, seed=self.seed,
+            label_smoothing=self.label_smoothing, word_dropout=self.word_dropout,
+            patience=self.patience, seed=self.seed,
             threads=self.threads, max_minutes=self.max_minutes,
         )
 

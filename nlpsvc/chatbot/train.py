@@ -20,10 +20,10 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from nlpsvc.chatbot.data import batches
+from nlpsvc.chatbot.data import Batch, batches
 from nlpsvc.chatbot.evaluate import masked_nll, nll_total
 from nlpsvc.chatbot.model import Seq2Seq
-from nlpsvc.chatbot.vocab import Vocab
+from nlpsvc.chatbot.vocab import SPECIALS, UNK_ID, Vocab
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,10 @@ class TrainConfig:
     teacher_forcing_end: float = 1.0  # ... falling linearly to this ...
     teacher_forcing_epochs: int = 10  # ... over this many epochs
     label_smoothing: float = 0.0
+    # word dropout (Kiperwasser & Goldberg 2016): a token seen c times in training becomes <unk>
+    # with probability word_dropout / (word_dropout + c), on both sides. Rare words stand in for
+    # the unseen ones, so the model learns to read and predict <unk>; 0 = off.
+    word_dropout: float = 0.0
     patience: int = 3  # early stopping: epochs without a better validation perplexity
     seed: int = 1
     threads: int = 0  # torch.set_num_threads; 0 leaves torch's default
@@ -56,6 +60,8 @@ class TrainConfig:
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be positive")
+        if self.word_dropout < 0:
+            raise ValueError("word_dropout must be >= 0")
         for name in ("teacher_forcing", "teacher_forcing_end", "label_smoothing"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1]")
@@ -83,6 +89,32 @@ def _save(obj: Any, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def unk_probabilities(data: Encoded, vocab_size: int, alpha: float) -> torch.Tensor:
+    """Per word id, the word-dropout probability ``alpha / (alpha + count)`` (V,); specials 0."""
+    counts = torch.zeros(vocab_size)
+    for src, tgt in data:
+        counts += torch.bincount(torch.tensor(src + tgt, dtype=torch.long), minlength=vocab_size)
+    probs = alpha / (alpha + counts.clamp(min=1))
+    probs[: len(SPECIALS)] = 0.0
+    return probs
+
+
+def apply_word_dropout(batch: Batch, probs: torch.Tensor, generator: torch.Generator) -> Batch:
+    """A copy of ``batch`` with tokens replaced by ``<unk>`` with their word-dropout probability.
+
+    The target side changes ``tgt_out`` and the same words in ``tgt_in`` (shifted by one).
+    """
+    src = batch.src.clone()
+    hit = torch.rand(src.shape, generator=generator) < probs[src]  # (B, S)
+    src[hit] = UNK_ID
+    out = batch.tgt_out.clone()
+    hit = torch.rand(out.shape, generator=generator) < probs[out]  # (B, T)
+    out[hit] = UNK_ID
+    tgt_in = batch.tgt_in.clone()
+    tgt_in[:, 1:][hit[:, :-1]] = UNK_ID  # tgt_in[:, j+1] is tgt_out[:, j]
+    return Batch(src, batch.src_len, tgt_in, out, batch.ntokens)
 
 
 def _make_scheduler(
@@ -149,6 +181,9 @@ def fit(
                 start_epoch = cfg.epochs + 1  # nothing left to do; reload best below
                 result.stopped = ckpt.get("stopped", "epochs")
 
+    unk_probs = None
+    if cfg.word_dropout > 0:
+        unk_probs = unk_probabilities(train, model.cfg.vocab_size, cfg.word_dropout)
     budget = cfg.max_minutes * 60.0 if cfg.max_minutes > 0 else math.inf
     t0 = time.perf_counter() - elapsed_before
     n_batches = math.ceil(len(train) / cfg.batch_size)
@@ -160,6 +195,8 @@ def fit(
         bar = tqdm(batches(train, cfg.batch_size, generator=gen), total=n_batches,
                    desc=f"epoch {epoch}", disable=not progress, leave=False)
         for batch in bar:
+            if unk_probs is not None:
+                batch = apply_word_dropout(batch, unk_probs, gen)
             log_probs = model(batch.src, batch.src_len, batch.tgt_in, tf, gen)
             loss, ntok = masked_nll(log_probs, batch.tgt_out, cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)

@@ -132,3 +132,24 @@ def test_pretrained_embeddings_initialise_known_words(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="dimensions"):
         big = Seq2Seq(tiny_config(len(vocab), embedding_dim=8))
         load_pretrained_embeddings(big.embedding, vocab, tmp_path / "w2v.kv")
+
+
+def test_word_dropout_replaces_rare_words_consistently() -> None:
+    from nlpsvc.chatbot.data import collate
+    from nlpsvc.chatbot.train import apply_word_dropout, unk_probabilities
+    from nlpsvc.chatbot.vocab import EOS_ID, PAD_ID, UNK_ID
+
+    data = [([5, 6, 7], [5, 8]), ([5, 5], [6, 9, 5])] * 50  # 9 and 8 rare, 5 frequent
+    probs = unk_probabilities(data, 10, alpha=2.0)
+    assert float(probs[9]) == pytest.approx(2 / (2 + 50), rel=1e-5)
+    assert float(probs[5]) == pytest.approx(2 / (2 + 250), rel=1e-5)
+    assert float(probs[:5].sum()) == 0.0  # specials are never replaced
+    big = unk_probabilities(data, 10, alpha=1e6)  # (almost) every word replaced
+    batch = collate(data[:2])
+    out = apply_word_dropout(batch, big, torch.Generator().manual_seed(0))
+    real = batch.tgt_out.ne(PAD_ID) & batch.tgt_out.ne(EOS_ID)
+    assert torch.equal(out.tgt_out == UNK_ID, real)
+    assert torch.equal(out.tgt_in[:, 1:], out.tgt_out[:, :-1].masked_fill(
+        out.tgt_out[:, :-1] == EOS_ID, PAD_ID))  # the inputs are still the shifted targets
+    assert torch.equal(out.src == UNK_ID, batch.src.ne(PAD_ID))
+    assert torch.equal(batch.src, collate(data[:2]).src)  # the original batch is untouched
