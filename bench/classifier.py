@@ -1,0 +1,353 @@
+"""Classifier benchmark: fastText ``train_supervised`` vs our PyTorch fastText-style model vs our
+TF-IDF + scikit-learn model, on AG News, SST-2, TREC-6 and 20 Newsgroups (``make bench
+only=classifier``; run under ``flock /tmp/nlpsvc-bench.lock``).
+
+Protocol (the same for the three systems): splits as in ``../shared/reference/classification.md``;
+a validation split (10% by a stable hash of the text) is carved from train; each system is tuned
+on it over a small grid; the best setting is refitted on the full train split and scored once on
+test. All text goes through nlpsvc's tokenizer (fastText gets it pre-tokenised, lower-cased, in a
+training file shuffled with a fixed seed). One thread everywhere. Training time is the refit's
+wall time (median of 3 on the small sets): fastText's ``train_supervised`` call alone (its input
+already tokenised), our ``fit`` including tokenisation. Throughput: all test texts in one call
+(batch), and one text per call (per request) over the first 300 test texts.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+VALID_FRACTION = 0.1
+PER_REQUEST_TEXTS = 300
+# Best anchor column of classification.md (accuracy %, same splits).
+ANCHOR_BEST = {"ag-news": (87.76, "TF-IDF + LinearSVC"), "sst2": (81.33, "fastText ep25+bigrams"),
+               "trec": (89.60, "fastText ep25+bigrams"),
+               "20newsgroups": (83.01, "TF-IDF + LinearSVC")}
+# Shared by fastText and ours so the comparison is like for like.
+DIM, BUCKETS = 50, 1 << 19
+FT_GRID = [{"lr": lr, "wordNgrams": n, "epoch": e}
+           for lr in (0.25, 0.5, 1.0) for n in (1, 2) for e in (10, 25)]
+OURS_GRID = [{"lr": lr, "word_ngrams": n} for lr in (0.25, 0.5, 1.0) for n in (1, 2)]
+OURS_FIXED = {"dim": DIM, "buckets": BUCKETS, "epochs": 25, "patience": 3, "batch_size": 32}
+LINEAR_GRID = [{"C": 0.3}, {"C": 1.0}, {"C": 3.0}, {"C": 1.0, "char_ngrams": [2, 5]}]
+
+Split = tuple[list[str], list[list[str]]]
+
+
+# -- data ------------------------------------------------------------------------------------------
+
+def load_ag() -> tuple[Split, Split]:
+    with open(DATA / "ag-news" / "test.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    names = (DATA / "ag-news" / "classes.txt").read_text(encoding="utf-8").split()
+    train: Split = ([], [])
+    test: Split = ([], [])
+    for i, (cls, title, desc) in enumerate(rows):
+        target = test if i % 5 == 0 else train
+        target[0].append(f"{title} {desc}")
+        target[1].append([names[int(cls) - 1]])
+    return train, test
+
+
+def load_20ng() -> tuple[Split, Split]:
+    def read(name: str) -> Split:
+        out: Split = ([], [])
+        with open(DATA / "20newsgroups" / name, encoding="utf-8") as f:
+            for line in f:
+                rec = json.loads(line)
+                out[0].append(rec["text"].partition("\n\n")[2])  # header block removed
+                out[1].append([rec["label"]])
+        return out
+
+    return read("20news-bydate-train.jsonl"), read("20news-bydate-test.jsonl")
+
+
+def _label_first(path: Path, encoding: str, coarse: bool = False) -> Split:
+    out: Split = ([], [])
+    with open(path, encoding=encoding) as f:
+        for line in f:
+            label, _, text = line.strip().partition(" ")
+            out[0].append(text)
+            out[1].append([label.split(":")[0] if coarse else label])
+    return out
+
+
+def load_sst() -> tuple[Split, Split]:
+    d = DATA / "sst"
+    return _label_first(d / "stsa.binary.train", "utf-8"), _label_first(
+        d / "stsa.binary.test", "utf-8")
+
+
+def load_trec() -> tuple[Split, Split]:
+    d = DATA / "trec"
+    return (_label_first(d / "train_5500.label", "latin-1", coarse=True),
+            _label_first(d / "TREC_10.label", "latin-1", coarse=True))
+
+
+DATASETS: dict[str, Callable[[], tuple[Split, Split]]] = {
+    "ag-news": load_ag, "sst2": load_sst, "trec": load_trec, "20newsgroups": load_20ng}
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+def log(msg: str) -> None:
+    print(f"[classifier] {msg}", file=sys.stderr, flush=True)
+
+
+def accuracy(pred: list[str], gold: list[list[str]]) -> float:
+    return float(np.mean([p == g[0] for p, g in zip(pred, gold, strict=True)]))
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[Any, float]:
+    """The last result and the median wall time of ``repeats`` calls."""
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return out, statistics.median(times)
+
+
+def throughput(predict_many: Callable[[list[str]], Any], texts: list[str]) -> tuple[float, float]:
+    """(batch texts/s, per-request texts/s)."""
+    predict_many(texts[:10])  # warm
+    t0 = time.perf_counter()
+    predict_many(texts)
+    batch = len(texts) / (time.perf_counter() - t0)
+    few = texts[:PER_REQUEST_TEXTS]
+    t0 = time.perf_counter()
+    for t in few:
+        predict_many([t])
+    return batch, len(few) / (time.perf_counter() - t0)
+
+
+# -- the three systems -----------------------------------------------------------------------------
+
+class FastTextRef:
+    """fastText's own ``train_supervised`` (pip fasttext-wheel), single thread."""
+
+    def __init__(self, tok: Callable[[str], list[str]], workdir: Path) -> None:
+        import fasttext
+
+        self.ft = fasttext
+        self.tok = tok
+        self.workdir = workdir
+
+    def prep(self, texts: list[str]) -> list[str]:
+        return [" ".join(self.tok(t)) for t in texts]
+
+    def write(self, name: str, texts: list[str], labels: list[list[str]]) -> Path:
+        lines = [f"__label__{ls[0].replace(' ', '_')} {t}\n"
+                 for t, ls in zip(texts, labels, strict=True)]
+        random.Random(0).shuffle(lines)  # fastText does not shuffle: sorted input ruins it
+        path = self.workdir / f"{name}.txt"
+        path.write_text("".join(lines), encoding="utf-8")
+        return path
+
+    def fit(self, path: Path, params: dict[str, Any]) -> Any:
+        return self.ft.train_supervised(str(path), thread=1, verbose=0, dim=DIM, bucket=BUCKETS,
+                                        seed=0, **params)
+
+    @staticmethod
+    def predict(model: Any, prepped: list[str]) -> list[str]:
+        labels, _ = model.predict(prepped)  # a list: fasttext-wheel + numpy 2 fails on a str
+        return [ls[0][len("__label__"):] for ls in labels]
+
+
+def run_dataset(name: str, workdir: Path) -> dict[str, Any]:
+    import torch
+
+    from nlpsvc.classify.config import ClassifierConfig
+    from nlpsvc.classify.data import Examples, split_off
+    from nlpsvc.classify.fasttext import FastTextClassifier
+    from nlpsvc.classify.linear import LinearClassifier
+    from nlpsvc.text import TextConfig, Tokenizer
+
+    torch.set_num_threads(1)
+    text = TextConfig()
+    tok = Tokenizer(text)
+    (tr_x, tr_y), (te_x, te_y) = DATASETS[name]()
+    full = Examples(tr_x, tr_y)
+    sub, valid = split_off(full, VALID_FRACTION, "bench-valid")
+    classes = sorted({ls[0] for ls in tr_y})
+    repeats = 3 if len(tr_x) < 10_000 else 1
+    out: dict[str, Any] = {"train": len(tr_x), "valid": len(valid), "test": len(te_x),
+                           "classes": len(classes)}
+    log(f"{name}: {len(sub)} train / {len(valid)} valid / {len(te_x)} test")
+
+    # fastText ------------------------------------------------------------------------------
+    ref = FastTextRef(tok, workdir)
+    sub_file = ref.write(f"{name}.sub", ref.prep(sub.texts), sub.labels)
+    full_file = ref.write(f"{name}.full", ref.prep(full.texts), full.labels)
+    valid_p, test_p = ref.prep(valid.texts), ref.prep(te_x)
+    scores = []
+    for params in FT_GRID:
+        m = ref.fit(sub_file, params)
+        scores.append((accuracy(ref.predict(m, valid_p), valid.labels), params))
+    ft_valid, ft_params = max(scores, key=lambda s: s[0])
+    ft_model, ft_time = timed(lambda: ref.fit(full_file, ft_params), repeats)
+    out["fasttext"] = {"params": ft_params, "valid": ft_valid, "seconds": ft_time,
+                       "test": accuracy(ref.predict(ft_model, test_p), te_y),
+                       "speed": throughput(lambda ts: ref.predict(ft_model, ts), test_p)}
+    log(f"{name}: fastText {out['fasttext']}")
+
+    # ours: fastText-style PyTorch --------------------------------------------------------------
+    scores = []
+    for params in OURS_GRID:
+        cfg = ClassifierConfig(**OURS_FIXED, **params)
+        try:
+            m = FastTextClassifier(cfg, text).fit(sub.texts, sub.labels, classes=classes,
+                                                  multilabel=False,
+                                                  valid=(valid.texts, valid.labels))
+        except ValueError as e:  # diverged at this lr
+            log(f"{name}: ours {params}: {e}")
+            continue
+        p, _ = m.predict_proba(valid.texts)
+        scores.append((accuracy([classes[i] for i in p.argmax(1)], valid.labels), params,
+                       m.best_epoch_))
+    ours_valid, ours_params, best_epoch = max(scores, key=lambda s: s[0])
+    refit = ClassifierConfig(**{**OURS_FIXED, "epochs": best_epoch}, **ours_params)
+
+    def fit_ours() -> FastTextClassifier:
+        return FastTextClassifier(refit, text).fit(full.texts, full.labels, classes=classes,
+                                                   multilabel=False)
+
+    ours, ours_time = timed(fit_ours, repeats)
+
+    def ours_predict(ts: list[str]) -> list[str]:
+        p, _ = ours.predict_proba(ts)
+        return [classes[i] for i in p.argmax(1)]
+
+    out["ours"] = {"params": {**ours_params, "epochs": best_epoch}, "valid": ours_valid,
+                   "seconds": ours_time, "test": accuracy(ours_predict(te_x), te_y),
+                   "speed": throughput(ours_predict, te_x)}
+    log(f"{name}: ours {out['ours']}")
+
+    # ours: TF-IDF + scikit-learn -----------------------------------------------------------
+    scores = []
+    for params in LINEAR_GRID:
+        cfg = ClassifierConfig(**params)
+        m = LinearClassifier(cfg, text).fit(sub.texts, sub.labels, classes=classes,
+                                            multilabel=False, valid=(valid.texts, valid.labels))
+        p, _ = m.predict_proba(valid.texts)
+        scores.append((accuracy([classes[i] for i in p.argmax(1)], valid.labels), params))
+    lin_valid, lin_params = max(scores, key=lambda s: s[0])
+    lin_cfg = ClassifierConfig(**lin_params)
+    # refit on the full train split; temperature fitted on the carved validation split
+    lin, lin_time = timed(lambda: LinearClassifier(lin_cfg, text).fit(
+        full.texts, full.labels, classes=classes, multilabel=False,
+        valid=(valid.texts, valid.labels)), 1)
+
+    def lin_predict(ts: list[str]) -> list[str]:
+        p, _ = lin.predict_proba(ts)
+        return [classes[i] for i in p.argmax(1)]
+
+    out["linear"] = {"params": lin_params, "valid": lin_valid, "seconds": lin_time,
+                     "test": accuracy(lin_predict(te_x), te_y),
+                     "speed": throughput(lin_predict, te_x)}
+    log(f"{name}: linear {out['linear']}")
+    out["picked"] = "fasttext" if ours_valid > lin_valid else "linear"
+    return out
+
+
+def _warm_up(workdir: Path) -> None:
+    """Import and run each system once on a toy set, so no timing pays one-time imports."""
+    import torch
+
+    from nlpsvc.classify.config import ClassifierConfig
+    from nlpsvc.classify.fasttext import FastTextClassifier
+    from nlpsvc.classify.linear import LinearClassifier
+    from nlpsvc.text import TextConfig, Tokenizer
+
+    torch.set_num_threads(1)
+    texts = ["good film", "bad film", "great fun", "awful mess"] * 5
+    labels = [["p"], ["n"], ["p"], ["n"]] * 5
+    for cls in (FastTextClassifier, LinearClassifier):
+        cls(ClassifierConfig(epochs=1, min_df=1, buckets=1024), TextConfig()).fit(
+            texts, labels, classes=["n", "p"], multilabel=False)
+    ref = FastTextRef(Tokenizer(), workdir)
+    ref.fit(ref.write("warm", texts, labels), {"epoch": 1})
+
+
+def render(results: dict[str, dict[str, Any]]) -> str:
+    from bench.report import table
+
+    def pct(x: float) -> str:
+        return f"{100 * x:.2f}"
+
+    rows, speed_rows, param_rows = [], [], []
+    for name, r in results.items():
+        ft, ours, lin = r["fasttext"], r["ours"], r["linear"]
+        best = ours if r["picked"] == "fasttext" else lin
+        anchor, anchor_name = ANCHOR_BEST[name]
+        rows.append([
+            name, pct(ft["test"]), pct(ours["test"]), pct(lin["test"]),
+            f"{pct(best['test'])} ({r['picked']})", f"{anchor:.2f} ({anchor_name})",
+            "yes" if ours["test"] >= ft["test"] else "**no**",
+            "yes" if 100 * best["test"] >= anchor else "**no**",
+            f"{ft['seconds']:.2f}", f"{ours['seconds']:.2f}",
+            f"{ours['seconds'] / ft['seconds']:.2f}", f"{lin['seconds']:.2f}",
+        ])
+        speed_rows.append([name] + [f"{s['speed'][0]:,.0f}" for s in (ft, ours, lin)]
+                          + [f"{s['speed'][1]:,.0f}" for s in (ft, ours, lin)])
+        param_rows.append([name, f"{r['train']:,} / {r['valid']:,} / {r['test']:,}",
+                           json.dumps(ft["params"]), json.dumps(ours["params"]),
+                           json.dumps(lin["params"])])
+    acc = table(["dataset", "fastText", "ours: PyTorch", "ours: TF-IDF", "ours: picked on valid",
+                 "best anchor", "PyTorch ≥ fastText", "picked ≥ anchor", "fastText train s",
+                 "PyTorch train s", "time ratio", "TF-IDF train s"], rows)
+    speed = table(["dataset", "fastText batch", "PyTorch batch", "TF-IDF batch",
+                   "fastText 1/call", "PyTorch 1/call", "TF-IDF 1/call"], speed_rows)
+    params = table(["dataset", "train / valid / test", "fastText (tuned)", "PyTorch (tuned)",
+                    "TF-IDF (tuned)"], param_rows)
+    return (
+        (__doc__ or "").split("\n\n", 1)[1].strip() + "\n\n"
+        f"Fixed for both fastText-style models: dim {DIM}, {BUCKETS:,} hash buckets, minCount 1; "
+        f"ours: mini-batches of {OURS_FIXED['batch_size']}, up to {OURS_FIXED['epochs']} epochs "
+        f"with early stopping (patience {OURS_FIXED['patience']}) while tuning, refitted for the "
+        "best epoch count. Grids: fastText lr × wordNgrams × epoch = "
+        "{0.25, 0.5, 1.0} × {1, 2} × {10, 25}; ours lr × word_ngrams = {0.25, 0.5, 1.0} × {1, 2}; "
+        "TF-IDF (word 1-2-grams, sublinear tf, min_df 2) + LinearSVC C ∈ {0.3, 1, 3}, or C = 1 "
+        "with char_wb 2-5-grams added.\n\n"
+        "Test accuracy %, training seconds:\n\n" + acc + "\n\n"
+        "Prediction throughput, texts/s (batch: every test text in one call; 1/call: one text per "
+        "call; fastText's input already tokenised, ours from raw text):\n\n" + speed + "\n\n"
+        "Tuned settings:\n\n" + params + "\n"
+    )
+
+
+def main(only: list[str] | None = None) -> None:
+    from bench.report import write_section
+
+    names = only or list(DATASETS)
+    with tempfile.TemporaryDirectory(prefix="nlpsvc-bench-cls-") as tmp:
+        workdir = Path(tmp)
+        _warm_up(workdir)
+        results = {name: run_dataset(name, workdir) for name in names}
+    out = Path(os.environ.get("NLPSVC_BENCH_JSON", "")) if os.environ.get(
+        "NLPSVC_BENCH_JSON") else None
+    if out:
+        out.write_text(json.dumps(results, indent=1), encoding="utf-8")
+    if only:
+        print(render(results))
+        return
+    write_section("classifier", "Classifier: PyTorch fastText-style and TF-IDF vs fastText",
+                  render(results), "flock /tmp/nlpsvc-bench.lock python -m bench.run "
+                  "--only classifier")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or None)
