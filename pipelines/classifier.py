@@ -118,6 +118,8 @@ class ClassifierPipeline(Pipeline):
                     report[variant][split_name] = evaluate(probs, data.labels, classes, multilabel)
             if variant == "fasttext":
                 report[variant]["best_epoch"] = model.best_epoch_
+                report[variant]["history"] = model.history_  # the training curve
+                report[variant]["pretrained_words"] = model.pretrained_words_
             log.info("%s: %s variant trained in %.1f s", name, variant, seconds)
 
         default = cfg.default_variant
