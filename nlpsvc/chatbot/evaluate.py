@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from nlpsvc.chatbot.data import Batch, batches
+from nlpsvc.chatbot.data import (
+    Batch,
+    LengthLimits,
+    PairStats,
+    batches,
+    encode_pairs,
+    make_pairs,
+    parse_dialog_line,
+)
+from nlpsvc.chatbot.decode import Constraints, beam_search
 from nlpsvc.chatbot.model import Seq2Seq
 from nlpsvc.chatbot.vocab import PAD_ID
 
@@ -92,9 +102,46 @@ def generation_metrics(
     out["samples"] = [
         {"message": " ".join(sources[i]), "reply": hyp_text[i], "reference": ref_text[i]}
         for i in range(0, len(sources), step)
-    ][:samples]
+    ][:samples] if samples > 0 else []
     return out
 
 
 def batch_tokens(batch: Batch) -> int:
     return batch.ntokens
+
+
+def evaluate_file(bot: Any, path: Path, beam: int = 1) -> dict[str, Any]:
+    """Perplexity, BLEU, distinct-n and reply length of ``bot`` (a ``Chatbot``) on a dialogue
+    file; pairs are cut to the model's length limits as in training, bad lines counted."""
+    name = path.name.lower().removesuffix(".gz")
+    fmt = "tsv" if name.endswith(".tsv") else "jsonl" if name.endswith(".jsonl") else "dailydialog"
+    dialogs, bad = [], 0
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            turns = parse_dialog_line(fmt, line.rstrip("\n"))
+            if turns is None:
+                bad += 1
+            else:
+                dialogs.append(turns)
+    stats = PairStats()
+    pairs = make_pairs(dialogs, bot.tokenizer, LengthLimits(bot.max_src_len, bot.max_tgt_len),
+                       context_turns=bot.context_turns, stats=stats)
+    if not pairs:
+        raise ValueError(f"{path}: no dialogue pairs (need lines with two or more turns)")
+    d = bot.defaults
+    cons = Constraints(min_len=d.min_len, max_len=bot.max_tgt_len,
+                       no_repeat_ngram=d.no_repeat_ngram)
+
+    def reply(src: list[str]) -> list[str]:
+        hyp = beam_search(bot.model, bot.vocab.encode(src), beam, 1, cons,
+                          length_penalty=d.length_penalty)[0]
+        return bot.vocab.decode(hyp.tokens)
+
+    total, count = nll_total(bot.model, encode_pairs(pairs, bot.vocab))
+    with torch.inference_mode():
+        gen = generation_metrics([s for s, _ in pairs], [t for _, t in pairs], reply, samples=0)
+    gen.pop("samples")
+    return {"perplexity": math.exp(total / max(count, 1)), "tokens": count,
+            "pairs": len(pairs), "bad_lines": bad, **stats.as_dict(), **gen}

@@ -199,3 +199,18 @@ def test_interrupted_training_resumes_and_keeps_serving(tmp_path: Path, monkeypa
     metrics = load_current(kind_dir).manifest["metrics"]
     assert load_current(kind_dir).version == again.version != first.version
     assert metrics["resumed_from_epoch"] == 2 and len(metrics["curves"]) == 3
+
+
+def test_cli_eval_on_a_dialogue_file(trained, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from nlpsvc.chatbot import cli_eval
+
+    models, _ = trained
+    art = load_current(models / "tinychat" / "chatbot")
+    f = tmp_path / "held.tsv"
+    f.write_text("how are you ?\ti am fine , thanks .\nno tab here\nwhere is it ?\tover there .\n")
+    out = cli_eval(art, SimpleNamespace(input=str(f), pairs=None, analogies=None))
+    assert out["pairs"] == 2 and out["bad_lines"] == 1 and out["tokens"] == 11
+    assert 1 < out["perplexity"] < art.manifest["data"]["vocab_size"] * 10
+    assert {"bleu", "distinct1", "distinct2", "avg_reply_len"} <= set(out)
