@@ -49,8 +49,8 @@ ANCHOR = {"perplexity": 30.06, "bleu1": 20.74, "bleu2": 7.59, "bleu3": 3.87, "bl
           "greedy_p50_ms": 32.0}
 
 # The model and training settings of the benchmark run (picked on the validation split).
-MODEL = dict(embedding_dim=256, hidden_size=256, num_layers=2, attention="general",
-             input_feeding=True, dropout=0.4, tie_embeddings=True)
+MODEL = dict(embedding_dim=256, hidden_size=512, num_layers=2, attention="general",
+             input_feeding=True, dropout=0.5, tie_embeddings=True)
 TRAIN = dict(epochs=100, batch_size=64, lr=1e-3, weight_decay=0.01, lr_schedule="plateau",
              lr_gamma=0.5, lr_patience=0, clip=5.0, label_smoothing=0.0, word_dropout=3.0,
              patience=3, seed=1, threads=1, max_minutes=30.0)
