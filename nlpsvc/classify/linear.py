@@ -13,6 +13,7 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -53,14 +54,10 @@ class LinearClassifier:
                       dtype=np.float32, max_features=cfg.max_features or None)
         parts = []
         if cfg.linear_word_ngrams:
-            from sklearn.feature_extraction.text import TfidfVectorizer
-
             parts.append(("word", TfidfVectorizer(
                 tokenizer=tok, token_pattern=None, ngram_range=(1, cfg.linear_word_ngrams),
                 **common)))
         if cfg.char_ngrams[1]:
-            from sklearn.feature_extraction.text import TfidfVectorizer
-
             parts.append(("char", TfidfVectorizer(
                 analyzer="char_wb", preprocessor=TokenJoiner(tok),
                 ngram_range=tuple(cfg.char_ngrams), **common)))
