@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 
 from nlpsvc.chatbot.data import (
-    Batch,
     LengthLimits,
     PairStats,
     batches,
@@ -104,10 +103,6 @@ def generation_metrics(
         for i in range(0, len(sources), step)
     ][:samples] if samples > 0 else []
     return out
-
-
-def batch_tokens(batch: Batch) -> int:
-    return batch.ntokens
 
 
 def evaluate_file(bot: Any, path: Path, beam: int = 1) -> dict[str, Any]:
