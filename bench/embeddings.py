@@ -394,8 +394,9 @@ training, evaluation and publishing; gensim: vocabulary and training). Spearman 
 pair ratio in brackets (OOV pairs skipped, gensim's default); analogies: top-1 accuracy,
 `restrict_vocab=30000`, share of the 19,544 questions skipped as OOV in brackets.
 
-{table(["model", "system", "vocab", "train s", "effective words/s", "ours / gensim",
-        "WordSim-353 ρ", "SimLex-999 ρ", "analogies", "total s"], rows)}
+{table(["model", "system", "vocab", "train s", "effective words/s", "per CPU-s",
+        "ours / gensim (wall / CPU)", "WordSim-353 ρ", "SimLex-999 ρ", "analogies", "total s"],
+       rows)}
 
 `/similar` latency (`{{"word": w, "topn": 10}}`, ms, p50 / p99): in process
 (`EmbeddingModel.most_similar`, 1,000 random words of the 30k most frequent, BLAS pinned to one
