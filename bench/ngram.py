@@ -29,13 +29,14 @@ REF = ROOT.parent / "shared" / "reference" / "kenlm"
 PTB = ROOT.parent / "shared" / "data" / "ptb"
 ANCHOR = {3: (1.1, 279), 5: (1.9, 233)}  # lmplz -S 1G wall s, peak RSS MB (reference README)
 UNIGRAM_NOTE = (
-    "Known difference: on full PTB, lmplz's unigram D3+ (1.26492) corresponds to a "
-    "count-of-counts n4 = 656, while the adjusted counts (identical to KenLM's: with lmplz's "
-    "discounts plugged in, every unigram agrees to 2e-6) give n4 = 657 and D3+ = 1.26227. That "
-    "shifts the interpolation weight of every unigram, hence the max |diff| of 8.9e-4 at order 1 "
-    "(<= 7.5e-5 above it). The PTB slices in the test suite (500 and 5,000 lines, orders 3 and 5) "
-    "match lmplz's discounts and every n-gram to 1e-6; the lmplz quirk behind the missing "
-    "count was not identified."
+    "Discounts follow lmplz's own count-of-counts statistic, quirk included: lmplz adds the "
+    "n-grams still pending at the end of its suffix-ordered stream (the suffixes of the last "
+    "top-order n-gram) with their raw count, not their adjusted count "
+    "(`AdjustCounts::Run`, lm/builder/adjust_counts.cc). On full PTB the last word, `unilab`, "
+    "has adjusted count 4 but raw count 6, which makes lmplz's unigram D3+ 1.26492 (1.26227 "
+    "from the adjusted counts alone, a 8.9e-4 log10 shift before the quirk was reproduced). "
+    "See `kenlm_stat_counts` in nlpsvc/ngram/estimators/kneser_ney.py and "
+    "docs/ngram-conventions.md."
 )
 COMMAND = "flock /tmp/nlpsvc-bench.lock .venv/bin/python -m bench.run --only ngram"
 

@@ -203,3 +203,40 @@ def test_stupid_backoff_is_not_proper_and_alpha_one_is_allowed():
     tables = get_estimator("stupid_backoff", alpha=1).fit(counts)
     assert tables.proper is False and tables.missing_backoff == 0.0
     assert get_estimator("stupid_backoff").fit(counts).params == {"alpha": 0.4}
+
+
+# --- lmplz's count-of-counts statistic, worked by hand -----------------------------------------
+# lmplz adds the n-grams still pending at the end of its suffix-ordered stream (the suffixes of
+# the last top-order n-gram, up to <s>) to the count-of-counts with their RAW count, not their
+# adjusted one. In every corpus below the last new word is z, so the pending n-grams end in z.
+@pytest.mark.parametrize(
+    "sents,order,changed",
+    [
+        # z follows only q: adjusted count 1, raw 2; "q z" follows only <s>: adjusted 1, raw 2.
+        ([["a", "b"], ["b", "a"], ["a", "a", "b"], ["q", "z"], ["q", "z"]], 3,
+         {("z",): (1, 2), ("q", "z"): (1, 2)}),
+        # Same at order 4: the chain goes on to "<s> q z", whose adjusted count is already raw.
+        ([["a", "b"], ["b", "a"], ["q", "z"], ["q", "z"]], 4,
+         {("z",): (1, 2), ("q", "z"): (1, 2)}),
+        # z only starts sentences: "z" (adjusted 1: only <s> before it) changes, the chain stops
+        # at "<s> z" (raw count, as every <s>-initial n-gram).
+        ([["a", "b"], ["b", "a"], ["z"], ["z", "a"]], 3, {("z",): (1, 2)}),
+        # The last word's counts fall in the same bucket: nothing changes.
+        ([["a", "b"], ["b", "a"], ["z"]], 3, {}),
+    ],
+)
+def test_kenlm_stat_counts_use_raw_counts_of_the_last_pending_ngrams(sents, order, changed):
+    from nlpsvc.ngram.counts import structure
+    from nlpsvc.ngram.estimators.kneser_ney import adjusted_counts, kenlm_stat_counts
+
+    c = count_ngrams(sents, order)
+    st_ = structure(c.grams, len(c.vocab))
+    adj = adjusted_counts(c.grams, st_, c.counts)
+    stat = kenlm_stat_counts(c.grams, st_, c.counts, adj)
+    got = {}
+    for o in range(order):
+        for row in np.flatnonzero(stat[o] != adj[o]):
+            words = tuple(c.vocab.word(int(i)) for i in c.grams[o][row])
+            got[words] = (int(adj[o][row]), int(stat[o][row]))
+    assert got == changed
+    assert stat[order - 1] is adj[order - 1]  # the top order is never touched

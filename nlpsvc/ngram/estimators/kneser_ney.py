@@ -6,7 +6,9 @@ and in how many discounts each order has:
 * ``mkn`` - Chen & Goodman's modified Kneser-Ney with KenLM's (``lmplz``) conventions:
   adjusted counts are left-continuation counts N1+(. w) except for the top order and n-grams
   starting with ``<s>`` (raw counts); three discounts D1, D2, D3+ per order from the
-  count-of-counts of the adjusted counts (Chen & Goodman eq. 26); unigrams interpolated with
+  count-of-counts of the adjusted counts (Chen & Goodman eq. 26; with lmplz's quirk that the
+  n-grams pending at the end of its stream enter with their raw count, see
+  ``kenlm_stat_counts``); unigrams interpolated with
   the uniform distribution over the vocabulary without ``<s>``; ``<unk>`` (adjusted count 0
   when the training text has no unknown word) receives only that uniform mass; ``<s>`` gets
   unigram log10 prob 0, as ``lmplz`` writes it (it is never predicted). ``prune`` works as
@@ -29,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from nlpsvc.ngram.counts import NgramCounts, _check_prune, structure
+from nlpsvc.ngram.counts import NgramCounts, Structure, _check_prune, structure
 from nlpsvc.ngram.estimators.base import Estimator
 from nlpsvc.ngram.tables import BackoffTables
 from nlpsvc.ngram.vocab import BOS_ID
@@ -59,6 +61,70 @@ def modified_discounts(a: np.ndarray, order: int) -> tuple[float, float, float]:
                 "discount_fallback=(0.5, 1.0, 1.5) to use fixed discounts instead"
             )
     return ds  # type: ignore[return-value]
+
+
+def adjusted_counts(
+    grams: list[np.ndarray], st: Structure, raw: list[np.ndarray], *, continuation: bool = True
+) -> list[np.ndarray]:
+    """Counts the Kneser-Ney family discounts, per order (raw ones when not ``continuation``).
+
+    Continuation counts N1+(. w) below the top order, raw counts at the top order and for
+    n-grams starting with ``<s>`` (nothing precedes ``<s>``, so lmplz keeps their raw count);
+    ``<s>`` itself gets 0 (it is never predicted).
+    """
+    N = len(grams)
+    adj: list[np.ndarray] = [np.empty(0, np.int64)] * N
+    adj[N - 1] = raw[N - 1]
+    for o in range(N - 1, 0, -1):
+        if not continuation:
+            adj[o - 1] = raw[o - 1].copy()
+            continue
+        cont = np.bincount(st.suffixes[o], minlength=grams[o - 1].shape[0]).astype(np.int64)
+        adj[o - 1] = np.where(grams[o - 1][:, 0] == BOS_ID, raw[o - 1], cont)
+    adj[0] = adj[0].copy()
+    adj[0][BOS_ID] = 0  # <s> is never predicted
+    return adj
+
+
+def kenlm_stat_counts(
+    grams: list[np.ndarray], st: Structure, raw: list[np.ndarray], adj: list[np.ndarray]
+) -> list[np.ndarray]:
+    """The counts whose count-of-counts give ``lmplz``'s discounts: ``adj`` with one quirk.
+
+    ``lmplz`` (``AdjustCounts::Run``, lm/builder/adjust_counts.cc) streams the top-order n-grams
+    in suffix order (last word first, word ids in order of first appearance in the text) and
+    adds each lower-order n-gram to the count-of-counts when it is flushed, with its adjusted
+    count. The n-grams still pending when the stream ends - the suffixes of the last top-order
+    n-gram, up to the first ``<s>`` - are flushed by a second loop that adds their *raw* count
+    (``actual_counts``, kept for pruning) instead. The adjusted counts themselves (and so every
+    probability formula) are unaffected; only the discounts move. On full PTB train the last
+    word, ``unilab``, has adjusted count 4 and raw count 6, which turns lmplz's unigram D3+ into
+    1.26492 instead of 1.26227; on most corpora both counts fall in the same bucket.
+
+    "Last" uses our word ids, which are lmplz's when the vocabulary was built from the text
+    (first-appearance order, ``<unk>``/``<s>``/``</s>`` first); with a given or cut vocabulary
+    lmplz has no equivalent and the same rule is applied to our id order, deterministically.
+    """
+    N = len(grams)
+    out = list(adj)
+    if N < 2:
+        return out  # lmplz's unigram-only path adds raw counts for every word: adj is raw there
+    seen = np.flatnonzero(raw[0] > 0)
+    seen = seen[seen != BOS_ID]
+    if seen.size == 0:
+        return out
+    row = int(seen.max())  # unigram rows are word ids
+    for o in range(1, N):
+        if adj[o - 1][row] != raw[o - 1][row]:
+            out[o - 1] = adj[o - 1].copy()
+            out[o - 1][row] = raw[o - 1][row]
+        if o == N - 1 or (o > 1 and grams[o - 1][row, 0] == BOS_ID):
+            break  # the chain of pending n-grams stops at the top order or at <s>
+        ext = np.flatnonzero(st.suffixes[o] == row)  # (o+1)-grams ending in this o-gram
+        if ext.size == 0:
+            break
+        row = int(ext[np.argmax(grams[o][ext, 0])])  # the last of them in suffix order
+    return out
 
 
 def single_discount(a: np.ndarray, order: int, name: str) -> float:
@@ -130,24 +196,15 @@ def kn_tables(
         raise ValueError(f"{variant}: no tokens counted")
     st = structure(grams, V, counts.parents)
 
-    # Adjusted counts: continuation counts below the top order, raw for <s>-initial n-grams.
-    adj: list[np.ndarray] = [np.empty(0, np.int64)] * N
-    adj[N - 1] = raw[N - 1]
-    for o in range(N - 1, 0, -1):
-        if variant == "absolute":
-            adj[o - 1] = raw[o - 1].copy()
-            continue
-        cont = np.bincount(st.suffixes[o], minlength=grams[o - 1].shape[0]).astype(np.int64)
-        adj[o - 1] = np.where(grams[o - 1][:, 0] == BOS_ID, raw[o - 1], cont)
-    adj[0] = adj[0].copy()
-    adj[0][BOS_ID] = 0  # <s> is never predicted
+    adj = adjusted_counts(grams, st, raw, continuation=variant != "absolute")
 
-    # Discounts per order (before pruning, as lmplz).
+    # Discounts per order (before pruning, as lmplz), from lmplz's own count statistics.
+    stat = kenlm_stat_counts(grams, st, raw, adj) if variant == "mkn" else adj
     disc: list[tuple[float, float, float]] = []
     for o in range(1, N + 1):
         if variant == "mkn":
             try:
-                disc.append(modified_discounts(adj[o - 1], o))
+                disc.append(modified_discounts(stat[o - 1], o))
             except ValueError:
                 if fallback is None:
                     raise
