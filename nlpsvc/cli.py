@@ -263,7 +263,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         if args.kind == "ngram" and args.format == "arpa":
-            family.load_artifact(artifact).to_arpa(tmp)
+            family.load_artifact(artifact).to_arpa(tmp, lossy=args.lossy)
         elif hasattr(family, "cli_export"):
             family.cli_export(artifact, args.format, tmp)
         else:
@@ -413,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", required=True, choices=KINDS)
     p.add_argument("--format", required=True, choices=("arpa", "word2vec", "word2vec-binary"))
     p.add_argument("--output", required=True, metavar="FILE")
+    p.add_argument("--lossy", action="store_true",
+                   help="arpa: write even a model ARPA cannot represent (stupid backoff, "
+                        "nltk-style MLE); its scores will differ when read back")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("info", help="describe and verify models/<corpus>[/<kind>[/<version>]]")

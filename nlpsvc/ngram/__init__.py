@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from nlpsvc.ngram.arpa import ArpaError, read_arpa, write_arpa
+from nlpsvc.ngram.arpa import ArpaError, ArpaExportError, read_arpa, write_arpa
 from nlpsvc.ngram.counts import NgramCounts, count_ngrams
 from nlpsvc.ngram.estimators import ESTIMATORS, get_estimator
 from nlpsvc.ngram.model import NgramModel, SentenceScore, TokenScore
@@ -83,6 +83,7 @@ def load_artifact(artifact: Any, mmap: bool = True) -> NgramModel:
 
 __all__ = [
     "ArpaError",
+    "ArpaExportError",
     "BackoffTables",
     "ESTIMATORS",
     "MODEL_DIR",

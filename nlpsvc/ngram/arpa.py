@@ -1,6 +1,11 @@
 """ARPA back-off files in and out (plain or gzip), the interchange format of KenLM and SRILM.
 
-``write_arpa`` writes any ``BackoffTables`` (log10 -inf becomes ARPA's -99). ``read_arpa``
+``write_arpa`` writes ``BackoffTables`` whose scores ARPA can carry (log10 -inf becomes ARPA's
+-99). It refuses, with ``ArpaExportError``, the two kinds of model ARPA cannot represent: a
+model with a non-zero ``missing_backoff`` (stupid backoff's penalty, nltk-style MLE's -inf
+after an unseen context; ARPA gives such contexts backoff 0, so scores would change on reading)
+and an improper model (stupid backoff: scores, not probabilities, while every ARPA reader treats
+them as probabilities). ``lossy=True`` writes them anyway. ``read_arpa``
 checks the file as it goes and raises ``ArpaError`` naming file and line for a missing header,
 counts that do not match the sections, non-numeric fields, an unknown word or a truncated file.
 The unigram section defines the vocabulary; ``<unk>``, ``<s>``, ``</s>`` get ids 0, 1, 2. A file
@@ -34,6 +39,30 @@ class ArpaError(ValueError):
     """A malformed ARPA file; the message names the file and line."""
 
 
+class ArpaExportError(ValueError):
+    """A model that ARPA cannot represent without changing its scores or their meaning."""
+
+
+def arpa_loss(tables: BackoffTables) -> list[str]:
+    """Why writing ``tables`` as ARPA would lose information (empty when it would not).
+
+    ARPA has no way to say "a context that is not stored backs off with weight w != 1" nor
+    "these are scores, not probabilities", so a reader would silently score such a model
+    differently (stupid backoff, nltk-style MLE: by up to ~8 log10 on PTB) or claim a
+    perplexity for it.
+    """
+    why = []
+    if tables.missing_backoff != 0.0:
+        what = "-inf" if math.isinf(tables.missing_backoff) else f"{tables.missing_backoff:.6g}"
+        why.append(
+            f"it backs off from contexts it never saw with log10 weight {what}, which ARPA "
+            "cannot store (an ARPA reader uses 0), so such scores would change"
+        )
+    if not tables.proper:
+        why.append("its scores are not probabilities, and ARPA readers treat them as such")
+    return why
+
+
 def _open(path: Path, mode: str) -> IO[str]:
     if path.suffix == ".gz":
         return io.TextIOWrapper(gzip.open(path, mode.replace("t", "") + "b"), encoding="utf-8")
@@ -46,9 +75,21 @@ def _fmt(x: float) -> str:
     return repr(float(x))
 
 
-def write_arpa(tables: BackoffTables, path: str | Path) -> None:
-    """Write ``tables`` as an ARPA file (``.gz``: gzip-compressed)."""
+def write_arpa(tables: BackoffTables, path: str | Path, *, lossy: bool = False) -> None:
+    """Write ``tables`` as an ARPA file (``.gz``: gzip-compressed).
+
+    Raises ``ArpaExportError`` (before creating the file) for a model ARPA cannot represent
+    (see ``arpa_loss``) unless ``lossy=True``: the file then holds the stored n-grams and
+    backoffs only, and reads back as an ordinary proper back-off model.
+    """
     path = Path(path)
+    why = arpa_loss(tables)
+    if why and not lossy:
+        name = tables.smoothing or "this model"
+        raise ArpaExportError(
+            f"cannot write {name} as ARPA without losing information: {'; '.join(why)}. "
+            "Pass lossy=True (nlpsvc export --lossy) to write it anyway"
+        )
     N = tables.order
     words = tables.vocab
     with _open(path, "wt") as f:

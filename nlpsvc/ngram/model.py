@@ -490,11 +490,15 @@ class NgramModel:
             params=header.get("params") or {},
         )
 
-    def to_arpa(self, path: str | Path) -> None:
-        """Write an ARPA file (``.gz`` compressed when the name says so)."""
+    def to_arpa(self, path: str | Path, *, lossy: bool = False) -> None:
+        """Write an ARPA file (``.gz`` compressed when the name says so).
+
+        Stupid backoff and nltk-style MLE cannot be written without changing their scores:
+        ``ArpaExportError`` unless ``lossy=True`` (see ``nlpsvc.ngram.arpa.arpa_loss``).
+        """
         from nlpsvc.ngram.arpa import write_arpa
 
-        write_arpa(self.to_tables(), path)
+        write_arpa(self.to_tables(), path, lossy=lossy)
 
     @classmethod
     def from_arpa(cls, path: str | Path) -> NgramModel:
