@@ -75,7 +75,8 @@ def bleu(hypotheses: list[str], references: list[str], max_order: int = 4) -> fl
     """sacrebleu corpus BLEU on already-tokenised text (``tokenize='none'``), one reference."""
     from sacrebleu.metrics import BLEU
 
-    metric = BLEU(tokenize="none", max_ngram_order=max_order)
+    # force: the text is tokenised on purpose (the protocol scores tokens as they are)
+    metric = BLEU(tokenize="none", max_ngram_order=max_order, force=True)
     return float(metric.corpus_score(hypotheses, [references]).score)
 
 
