@@ -1,0 +1,201 @@
+"""``/score`` under gunicorn against a bare Flask JSON echo, same settings, same run (SPEC §6).
+
+Load: ``wrk`` (Debian package) with a POST script, one connection pool, fixed duration;
+single-sentence requests. The two servers are measured alternately (echo, score, echo, score)
+so that drift on a shared machine hits both. Also: ``make run`` wall time to a ready service
+(demo corpus, .venv already installed; training every model is most of it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from bench.report import table, write_section
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+WORKERS, THREADS = 2, 4
+CONNECTIONS, DURATION_S, ROUNDS = 8, 15, 2
+SENTENCE = "Alice was beginning to get very tired of sitting by her sister on the bank"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 600) -> float:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return time.monotonic() - t0
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready in {timeout} s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def gunicorn(target: str, port: int, env: dict[str, str]) -> subprocess.Popen:
+    cmd = [PY, "-m", "gunicorn", "-w", str(WORKERS), "--threads", str(THREADS),
+           "-k", "gthread", "-b", f"127.0.0.1:{port}", "--log-level", "warning", target]
+    return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wrk(url: str, body: dict, seconds: int) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                f"wrk.body = {json.dumps(json.dumps(body))}\n")
+        script = f.name
+    try:
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", script, url],
+            capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(script)
+    return parse_wrk(out)
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
+
+
+def parse_wrk(out: str) -> dict[str, float]:
+    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+    def ms(s: str) -> float:
+        m = re.match(r"([\d.]+)(us|ms|s|m)$", s)
+        assert m, s
+        return _ms(m.group(1), m.group(2))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "p50_ms": ms(lat["50"]), "p99_ms": ms(lat["99"]),
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": sum(int(x) for x in errors.groups()) if errors else 0,
+    }
+
+
+def bench_throughput(models: Path) -> tuple[str, dict]:
+    body = {"text": SENTENCE}
+    servers = {
+        "echo": ("bench.echo_app:create_app()", "/echo", {}),
+        "score": ("nlpsvc.service.app:create_app()", "/score", {"NLPSVC_MODELS_DIR": str(models)}),
+    }
+    runs: dict[str, list[dict]] = {"echo": [], "score": []}
+    for _ in range(ROUNDS):
+        for name, (target, path, env) in servers.items():
+            port = free_port()
+            proc = gunicorn(target, port, env)
+            try:
+                if name == "echo":
+                    _wait_echo(port, proc)
+                else:
+                    wait_ready(f"http://127.0.0.1:{port}/ready", proc)
+                r = requests.post(f"http://127.0.0.1:{port}{path}", json=body, timeout=10)
+                assert r.status_code == 200, r.text
+                wrk(f"http://127.0.0.1:{port}{path}", body, 2)  # warm-up
+                runs[name].append(wrk(f"http://127.0.0.1:{port}{path}", body, DURATION_S))
+            finally:
+                stop(proc)
+    rows, summary = [], {}
+    for name, rs in runs.items():
+        rps = statistics.mean(r["rps"] for r in rs)
+        summary[name] = {"rps": rps, "runs": rs}
+        rows.append([f"`{servers[name][1]}`", f"{rps:,.0f}",
+                     " / ".join(f"{r['rps']:,.0f}" for r in rs),
+                     f"{statistics.median(r['p50_ms'] for r in rs):.2f}",
+                     f"{statistics.median(r['p99_ms'] for r in rs):.2f}",
+                     sum(r["requests"] for r in rs), sum(r["non2xx"] for r in rs),
+                     sum(r["socket_errors"] for r in rs)])
+    ratio = summary["score"]["rps"] / summary["echo"]["rps"]
+    text = table(["endpoint", "req/s (mean)", "req/s per round", "p50 ms", "p99 ms", "requests",
+                  "non-2xx", "socket errors"], rows)
+    text += (f"\n\n`/score` throughput = **{ratio:.0%}** of the bare echo's (goal ≥ 80%); "
+             f"non-2xx under load: {sum(r['non2xx'] for r in runs['score'])}.")
+    return text, summary
+
+
+def _wait_echo(port: int, proc: subprocess.Popen) -> float:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 60:
+        if proc.poll() is not None:
+            raise RuntimeError("echo server exited")
+        try:
+            requests.post(f"http://127.0.0.1:{port}/echo", json={}, timeout=2)
+            return time.monotonic() - t0
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise RuntimeError("echo server not ready")
+
+
+def bench_make_run(tmp: Path) -> float:
+    """Seconds from ``make run`` to a 200 from /ready, models trained from scratch."""
+    port = free_port()
+    t0 = time.monotonic()
+    proc = subprocess.Popen(["make", "run", f"models={tmp / 'models'}", f"port={port}"],
+                            cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/ready", proc, timeout=900)
+        return time.monotonic() - t0
+    finally:
+        stop(proc)
+
+
+def main() -> None:
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk not found (apt-get install -y wrk)")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        from nlpsvc.cli import main as cli
+
+        assert cli(["train", str(ROOT / "corpora" / "demo"), "--only", "ngram",
+                    "--out", str(tmp_path / "ngram"), "-q"]) == 0
+        text, summary = bench_throughput(tmp_path / "ngram")
+        make_run_s = None if os.environ.get("BENCH_SKIP_MAKE_RUN") else bench_make_run(tmp_path)
+    body = (
+        f"gunicorn `-w {WORKERS} --threads {THREADS} -k gthread` for both apps; load: "
+        f"`wrk -t1 -c{CONNECTIONS} -d{DURATION_S}s --latency`, one-sentence JSON body "
+        f"(`{{\"text\": \"{SENTENCE[:30]}…\"}}`), {ROUNDS} alternating rounds after a 2 s "
+        "warm-up; /score uses the demo corpus's 3-gram mkn model. Server and load generator "
+        "share the machine's cores.\n\n" + text + "\n\n"
+    )
+    if make_run_s is not None:
+        body += (f"`make run` (`.venv` already installed) to a 200 from `/ready`, training "
+                 f"every model on `corpora/demo` from scratch: **{make_run_s:.0f} s**.\n")
+    write_section("service", "Service: /score vs a bare Flask echo (gunicorn)", body,
+                  "flock /tmp/nlpsvc-bench.lock python -m bench.run --only service")
+    print(json.dumps({"ratio": summary["score"]["rps"] / summary["echo"]["rps"],
+                      "make_run_s": make_run_s}))
+
+
+if __name__ == "__main__":
+    main()
