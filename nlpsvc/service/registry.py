@@ -63,8 +63,9 @@ class Registry:
                     artifact = load_current(kind_dir)
                     loader = importlib.import_module(package).load_artifact
                     reg.sets[name][kind] = Loaded(artifact, loader(artifact))
-                except (ArtifactError, ImportError, ValueError, OSError) as e:
-                    # One broken model must not take the others down; /ready reports it.
+                except Exception as e:  # noqa: BLE001
+                    # One broken model (bad file, or saved by an incompatible code version)
+                    # must not take the others down; /ready and the log report it.
                     msg = f"{name}/{kind}: {e}"
                     log.error("not loaded: %s", msg)
                     reg.errors.append(msg)

@@ -165,3 +165,23 @@ def test_corrupted_current_serves_previous_version(make_app, models_root: Path,
     assert after["results"] == before["results"]
     models = client.get("/models").get_json()["models"]
     assert models[0]["version"] == first
+
+
+def test_a_model_that_fails_to_load_does_not_take_others_down(
+    make_app, models_root: Path, tmp_path: Path  # noqa: ANN001
+) -> None:
+    from nlpsvc.artifacts import ArtifactWriter
+
+    root = tmp_path / "models"
+    shutil.copytree(models_root / "mini", root / "mini")
+    with ArtifactWriter(root, "broken", "ngram") as w:  # hashes fine, contents unloadable
+        (w.dir / "model").mkdir()
+        (w.dir / "model" / "junk.bin").write_bytes(b"not a model")
+        w.manifest.update(text={})
+    client = make_app(root).test_client()
+    ready = client.get("/ready").get_json()
+    assert ready["models"] == {"mini": ["ngram"]}
+    assert len(ready["errors"]) == 1 and ready["errors"][0].startswith("broken/ngram:")
+    assert post(client, "/score", {"text": "a", "model": "mini"}).status_code == 200
+    resp = post(client, "/score", {"text": "a", "model": "broken"})
+    assert resp.status_code == 503 and error_of(resp)["code"] == "model_unavailable"
