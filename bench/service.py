@@ -46,7 +46,7 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 600) -> float:
         try:
             if requests.get(url, timeout=2).status_code == 200:
                 return time.monotonic() - t0
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or busy loading
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{url} not ready in {timeout} s")
@@ -109,7 +109,7 @@ def bench_throughput(models: Path) -> tuple[str, dict]:
         "echo": ("bench.echo_app:create_app()", "/echo", {}),
         "score": ("nlpsvc.service.app:create_app()", "/score", {"NLPSVC_MODELS_DIR": str(models)}),
     }
-    runs: dict[str, list[dict]] = {"echo": [], "score": []}
+    runs: dict[str, list[dict]] = {name: [] for name in servers}
     for _ in range(ROUNDS):
         for name, (target, path, env) in servers.items():
             port = free_port()
@@ -151,7 +151,7 @@ def _wait_echo(port: int, proc: subprocess.Popen) -> float:
         try:
             requests.post(f"http://127.0.0.1:{port}/echo", json={}, timeout=2)
             return time.monotonic() - t0
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or busy loading
             time.sleep(0.2)
     raise RuntimeError("echo server not ready")
 

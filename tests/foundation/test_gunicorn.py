@@ -37,7 +37,7 @@ def test_gunicorn_serves_score(models_root: Path) -> None:
             try:
                 if requests.get(f"{base}/ready", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or busy loading
                 pass
             assert time.monotonic() < deadline, "server not ready in 60 s"
             time.sleep(0.2)
