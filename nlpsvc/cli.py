@@ -433,6 +433,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.func(args)
+    except BrokenPipeError:  # `nlpsvc info ... | head`: the reader has gone, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (CliError, ArtifactError, ConfigError, ValueError, OSError) as e:
         # CorpusError is a ValueError: bad corpus data ends here too, as one line.
         print(f"{PROG} {args.command}: error: {e}", file=sys.stderr)
