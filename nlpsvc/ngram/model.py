@@ -98,6 +98,7 @@ class NgramModel:
         self.params = dict(params or {})
         self._index = {w: i for i, w in enumerate(self.words)}
         self._vocab: Vocabulary | None = None
+        self._keys_nd: list[np.ndarray] | None = None
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -260,12 +261,47 @@ class NgramModel:
 
     # ---------------------------------------------------------------- public scoring
     def logprob(self, word: str, context: Sequence[str] = ()) -> float:
-        """log10 p(word | context); the context is used as given (add ``<s>`` yourself)."""
-        toks = [*context, word]
-        ids = self._ids(toks, len(toks))
-        hist = np.arange(len(toks), dtype=np.int64)
-        lp, _ = self._score_ids(ids, hist)
-        return float(lp[-1])
+        """log10 p(word | context); the context is used as given (add ``<s>`` yourself).
+
+        One query at a time (oracles, step-by-step decoding) is a scalar walk down the key
+        chains: a few ``searchsorted`` calls instead of the array set-up of ``score_batch``
+        (about 10x faster for one query); it follows ``_score_ids`` rule for rule.
+        """
+        N = self.order
+        get = self._index.get
+        ids = [get(t, UNK_ID) for t in (context[-(N - 1):] if N > 1 else ())]
+        w = get(word, UNK_ID)
+        ids.append(w)
+        T = len(ids)
+        keys = self._scalar_keys()
+        # rows[L]: row of the context of length L (ids[T-1-L:T-1]) at order L, -1 if absent
+        rows = [-1] * T
+        for L in range(1, T):
+            row = ids[T - 1 - L]
+            for k in range(T - L, T - 1):
+                row = _child(keys[k - (T - 1 - L)], row, ids[k], self.V) if row >= 0 else -1
+            rows[L] = row
+        # The longest suffix stored with all shorter suffixes stored (as ``_score_ids``).
+        lp = float(self.lp[0][w])
+        matched = 1
+        for L in range(1, T):
+            full = _child(keys[L], rows[L], w, self.V) if rows[L] >= 0 else -1
+            if full < 0:
+                break
+            lp = float(self.lp[L][full])
+            matched = L + 1
+        for L in range(matched, T):  # contexts longer than the match's: their backoffs
+            lp += float(self.bo[L - 1][rows[L]]) if rows[L] >= 0 else self.missing_backoff
+        return lp
+
+    def _scalar_keys(self) -> list[np.ndarray]:
+        """Plain-ndarray views of the key chains (``keys[o-1]``; ``keys[0]`` unused), cached:
+        memmap indexing costs a Python-level ``__getitem__`` per access."""
+        if self._keys_nd is None:
+            self._keys_nd = [np.zeros(0, np.int64)] + [
+                np.asarray(k).view(np.ndarray) for k in self.keys[1:]  # type: ignore[union-attr]
+            ]
+        return self._keys_nd
 
     def score(
         self, tokens: Sequence[str], bos: bool = True, eos: bool = True, per_token: bool = False
@@ -506,6 +542,13 @@ class NgramModel:
         from nlpsvc.ngram.arpa import read_arpa
 
         return cls.from_tables(read_arpa(path))
+
+
+def _child(keys: np.ndarray, parent: int, word: int, V: int) -> int:
+    """Row of the n-gram ``parent row + word`` in one order's sorted keys, -1 when absent."""
+    q = parent * V + word
+    pos = int(keys.searchsorted(q))
+    return pos if pos < keys.shape[0] and int(keys[pos]) == q else -1
 
 
 def _find_rows(keys: list[np.ndarray | None], rows: np.ndarray, V: int) -> np.ndarray:

@@ -171,6 +171,32 @@ def test_scores_equal_naive_backoff_query(smoothing):
     assert r.per_token[0].log10_prob == pytest.approx(naive_logprob(tables, "a", [])[0])
 
 
+@pytest.mark.parametrize("smoothing", ["mkn", "mle", "stupid_backoff", "katz", "witten_bell"])
+@pytest.mark.parametrize("order", [1, 2, 4])
+def test_single_query_logprob_equals_batch_scoring(smoothing, order, tmp_path):
+    """``logprob``'s scalar walk and the vectorised ``score_batch`` agree at every position,
+    -inf (MLE after an unseen context) and a memory-mapped model included."""
+    rng = random.Random(order)
+    sents = [[rng.choice(WORDS[:4]) for _ in range(rng.randint(1, 7))] for _ in range(40)]
+    params = {"discount_fallback": (0.5, 1, 1.5)} if smoothing == "mkn" else {}
+    lm = train(sents, order=order, smoothing=smoothing, **params)
+    lm.save(tmp_path / "m")
+    mapped = NgramModel.load(tmp_path / "m", mmap=True)
+    probe = [[rng.choice(WORDS) for _ in range(rng.randint(0, 8))] for _ in range(25)]
+    n_inf = 0
+    for s, res in zip(probe, lm.score_batch(probe, per_token=True), strict=True):
+        toks = ["<s>", *s, "</s>"]
+        for i, ts in enumerate(res.per_token, 1):
+            for model in (lm, mapped):
+                got = model.logprob(toks[i], toks[:i])
+                assert got == ts.log10_prob or got == pytest.approx(ts.log10_prob, abs=1e-12)
+            n_inf += ts.log10_prob == float("-inf")
+    long = ["zz", "b", "a", "c", "d"]  # only the last order-1 words count
+    assert lm.logprob("a", long) == lm.logprob("a", long[len(long) - order + 1:])
+    if smoothing == "mle" and order > 1:
+        assert n_inf > 0  # the -inf paths were exercised
+
+
 @settings(max_examples=25, deadline=None)
 @given(corpora, st.integers(1, 4), st.sampled_from(["mkn", "kn", "absolute"]),
        st.sampled_from([None, [0, 1]]))
@@ -324,6 +350,90 @@ def test_read_small_arpa(tmp_path):
 def test_bad_arpa_errors_name_file_and_line(tmp_path, text, match):
     with pytest.raises(ArpaError, match=match):
         read_arpa(_write(tmp_path, text))
+
+
+def _naive_arpa(text: str) -> dict[tuple[str, ...], tuple[float, float]]:
+    """Line-by-line reading of a well-formed ARPA text, as the spec describes it."""
+    out, order = {}, 0
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("\\") and line.endswith("-grams:"):
+            order = int(line[1:].split("-")[0])
+        elif line and order and not line.startswith("\\"):
+            f = line.split()
+            out[tuple(f[1 : order + 1])] = (float(f[0]), float(f[order + 1]) if len(f) > order + 1
+                                             else 0.0)
+    return out
+
+
+def _as_dict(t) -> dict[tuple[str, ...], tuple[float, float]]:
+    return {tuple(t.vocab[i] for i in row): (p, b)
+            for o in range(t.order)
+            for row, p, b in zip(t.grams[o].tolist(), t.logprob[o].tolist(),
+                                 t.backoff[o].tolist(), strict=True)}
+
+
+def _read_in_blocks(path: Path, block: int):
+    from nlpsvc.ngram import arpa
+
+    with open(path, "rb") as f:
+        return arpa._read(path, arpa._Lines(f, block=block))
+
+
+@pytest.mark.parametrize("layout", ["kenlm", "crlf", "no_zero_backoff", "spaces", "blank_ws"])
+@pytest.mark.parametrize("block", [1 << 22, 40, 1])
+def test_read_arpa_layouts_and_block_boundaries(small_lm, tmp_path, layout, block):
+    """The bulk reader gives what a line-by-line reading gives: uniform and mixed field
+    counts (SRILM leaves out zero backoffs), CRLF, other whitespace, any block size."""
+    small_lm.to_arpa(tmp_path / "m.arpa")
+    text = (tmp_path / "m.arpa").read_text()
+    if layout == "crlf":
+        text = text.replace("\n", "\r\n")
+    elif layout == "no_zero_backoff":
+        text = "\n".join(ln[: -len("\t0.0")] if ln.endswith("\t0.0") else ln
+                         for ln in text.split("\n"))
+        assert "\t0.0\n" not in text
+    elif layout == "spaces":
+        text = "comment before the header\n" + text.replace("\t", "  ").replace("\n", " \n")
+    elif layout == "blank_ws":
+        text = text.replace("\n\n", "\n \t \n")
+    if layout in ("crlf", "spaces"):
+        text = text.rstrip("\r\n")  # no newline after \end\
+    path = _write(tmp_path, text)
+    got = _read_in_blocks(path, block)
+    assert got.counts() == small_lm.counts()
+    assert _as_dict(got) == _naive_arpa(text.replace("\r", ""))
+    assert _as_dict(read_arpa(path)) == _as_dict(got)
+
+
+MIXED = GOOD.replace("-0.5\t</s>\t0", "-0.5\t</s>")  # unigram lines with and without backoff
+
+
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        (MIXED.replace("<s> a", "<s> q"), r"x\.arpa:12: word 'q'"),
+        (MIXED.replace("-0.5\t</s>\n", "-0.5\t</s>\n-0.1\ta\n").replace("1=4", "1=5"),
+         r"x\.arpa:10: duplicate unigram 'a'"),
+        (MIXED.replace("-0.6\ta", "-0.6\ta b c"),
+         r"x\.arpa:9: a 1-gram line needs 2 or 3 fields, got 5"),
+        (MIXED.replace("-0.6\ta", "nan\ta"), r"x\.arpa:9: NaN"),
+        (MIXED.replace("-0.2\ta </s>", "-0.2\ta"), r"x\.arpa:13: a 2-gram line needs 3 or 4"),
+        (MIXED.replace("\n\n\\2-grams:", "\nstray\n\n\\2-grams:"),
+         r"x\.arpa:10: a 1-gram line needs 2 or 3 fields, got 1"),
+    ],
+)
+@pytest.mark.parametrize("block", [1 << 22, 1])
+def test_bad_arpa_errors_in_bulk_blocks_name_the_line(tmp_path, text, match, block):
+    path = _write(tmp_path, text)
+    with pytest.raises(ArpaError, match=match):
+        _read_in_blocks(path, block)
+
+
+def test_duplicate_unigram_across_blocks(tmp_path):
+    text = GOOD.replace("-0.6\ta\t-0.2", "-0.6\ta\t-0.2\n-0.7\t<s>\t0").replace("1=4", "1=5")
+    with pytest.raises(ArpaError, match=r"x\.arpa:10: duplicate unigram '<s>'"):
+        _read_in_blocks(_write(tmp_path, text), 1)
 
 
 def test_header_json_describes_model(small_lm, tmp_path):
