@@ -27,6 +27,7 @@ import time
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -253,8 +254,8 @@ def _rename_lstm_keys(model_file: Path) -> bool:
 
 
 def report(workdir: Path, limit: int | None = None) -> dict:
-    """Figures of a finished run (no retraining) -> JSON file and the BENCHMARKS.md section."""
-    from bench.report import table, write_section
+    """Figures of a finished run (no retraining) -> figures.json and the BENCHMARKS.md section."""
+    from bench.report import commit
 
     torch.set_num_threads(1)  # latency is specified on one core; figures do not depend on it
     summary = json.loads((workdir / "train.json").read_text(encoding="utf-8"))
@@ -275,7 +276,17 @@ def report(workdir: Path, limit: int | None = None) -> dict:
     figs["latency_beam5"] = _latency(bot, fifteen, 5)
     figs["throughput"] = _throughput(bot, workdir, fifteen, 5.0 if limit else 20.0)
     figs["summary"] = {k: v for k, v in summary.items() if k != "history"}
+    figs["measured"] = {"commit": commit(),
+                        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
     (workdir / "figures.json").write_text(json.dumps(figs, indent=2), encoding="utf-8")
+    render(workdir, figs, summary, bot.max_tgt_len, write=not limit)
+    return figs
+
+
+def render(workdir: Path, figs: dict, summary: dict, max_tgt_len: int, write: bool = True) -> str:
+    """The BENCHMARKS.md section from saved figures (``report --render-only`` rewrites it
+    without measuring again)."""
+    from bench.report import table, write_section
 
     pg, pb, fg = figs["protocol_greedy"], figs["protocol_beam5"], figs["full_greedy"]
     lg, lb, tp = figs["latency_greedy"], figs["latency_beam5"], figs["throughput"]
@@ -300,6 +311,17 @@ def report(workdir: Path, limit: int | None = None) -> dict:
         ["test pairs / reply tokens", "1334 / 9582", f"{pg['replies']} / {pg['tokens']}",
          f"{pb['replies']} / {pb['tokens']}", f"{fg['replies']} / {fg['tokens']}", ""],
     ]
+    goals = [
+        ("test perplexity ≤ 24", pg["perplexity"] <= 24, f"{pg['perplexity']:.2f}"),
+        ("BLEU-4 ≥ 2.33 (greedy)", pg["bleu4"] >= 2.33, f"{pg['bleu4']:.2f}"),
+        ("distinct-2 ≥ 0.15 (greedy)", pg["distinct2"] >= 0.15, f"{pg['distinct2']:.4f}"),
+        ("greedy p50 ≤ 50 ms", lg["p50_ms"] <= 50, f"{lg['p50_ms']:.1f} ms"),
+        ("beam-5 p50 ≤ 200 ms", lb["p50_ms"] <= 200, f"{lb['p50_ms']:.1f} ms"),
+    ]
+    reading = "; ".join(f"{g} {'met' if ok else '**not met**'} ({v})" for g, ok, v in goals)
+    m_at = figs.get("measured")
+    measured = (f"\nFigures measured at commit {m_at['commit']}, {m_at['date']}.\n"
+                if m_at else "")
     hist = summary["history"]
     curve = ", ".join(f"{r['epoch']}: {r['valid_ppl']:.2f}" for r in hist)
     m, t, c = summary["model"], summary["train"], summary["counts"]
@@ -312,7 +334,8 @@ Protocol of `../shared/reference/chatbot.md` (DailyDialog official splits, the t
 normalisation, both sides < 10 words, vocabulary min count 3 → {c['vocab']} ids incl. 5 reserved;
 {c['train_kept']} training pairs of {c['train_filtered']} after dropping trimmed words,
 {c['valid']} validation, {c['test']} test pairs). Same budget as the anchor: 30 minutes of
-training, `torch.set_num_threads(2)`, best validation checkpoint kept. The anchor's figures are
+training with at most 2 threads, best validation checkpoint kept; perplexity is teacher-forced
+and so the same for every decoding. The anchor's figures are
 copied from the reference (measured there on this kind of machine, not re-run here).
 
 Ours: {summary['params'] / 1e6:.1f}M parameters; shared tied embedding {m['embedding_dim']},
@@ -329,14 +352,17 @@ thread(s) (the protocol allows two). Stopped by `{summary['stopped']}` after
 words, `<unk>` never emitted.
 
 Validation perplexity by epoch: {curve}.
+{measured}
+Against the issue's goals: {reading}.
 
-{table(["metric", "anchor (greedy)", "ours greedy", "ours beam-5", "ours greedy, full test"], rows)}
+{table(["metric", "anchor (greedy)", "ours greedy", "ours beam-5", "ours greedy, full test",
+         "goal"], rows)}
 
 The full test set keeps every consecutive pair (no length filter; words outside the vocabulary
-map to `<unk>`, replies still capped at {bot.max_tgt_len} words).
+map to `<unk>`, replies still capped at {max_tgt_len} words).
 
 Latency, one thread, batch 1, a 15-word test message ({lg['n']} messages, tokenising and
-detokenising included, stopping at `</s>` or {bot.max_tgt_len} words): greedy p50
+detokenising included, stopping at `</s>` or {max_tgt_len} words): greedy p50
 {lg['p50_ms']:.1f} ms (p90 {lg['p90_ms']:.1f}; goal ≤ 50), beam-5 p50 {lb['p50_ms']:.1f} ms
 (p90 {lb['p90_ms']:.1f}; goal ≤ 200). Anchor greedy median 24 ms stopping at EOS.
 
@@ -348,12 +374,12 @@ greedy {tp['beam1']['requests_per_s']} requests/s ({tp['beam1']['5xx']} 5xx), be
 Sample exchanges (greedy, protocol test set):
 {samples}
 """
-    if limit:
+    if write:
+        write_section("chatbot", "Chatbot: seq2seq LSTM with attention on DailyDialog", body,
+                      "python -m bench.chatbot")
+    else:
         print(body)
-        return figs
-    write_section("chatbot", "Chatbot: seq2seq LSTM with attention on DailyDialog", body,
-                  "python -m bench.chatbot")
-    return figs
+    return body
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -366,10 +392,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-minutes", type=float, default=TRAIN["max_minutes"],
                     help="training budget (the protocol's is 30)")
     ap.add_argument("--limit", type=int, help="evaluate on the first N pairs only (smoke test)")
+    ap.add_argument("--render-only", action="store_true",
+                    help="rewrite the BENCHMARKS.md section from WORKDIR/figures.json")
     args = ap.parse_args(argv if argv is not None else [])
     done = (args.workdir / "train.json").is_file()
     if args.action == "train" or (args.action == "all" and not done):
         train(args.workdir, progress=not args.no_progress, max_minutes=args.max_minutes)
+    if args.render_only:
+        figs = json.loads((args.workdir / "figures.json").read_text(encoding="utf-8"))
+        summary = json.loads((args.workdir / "train.json").read_text(encoding="utf-8"))
+        render(args.workdir, figs, summary, MAX_TGT_LEN)
+        return
     if args.action in ("report", "all"):
         figs = report(args.workdir, args.limit)
         print(json.dumps({k: v for k, v in figs.items() if k != "summary"}, indent=1)[:4000])
