@@ -63,7 +63,8 @@ def stop(proc: subprocess.Popen) -> None:
 
 def gunicorn(target: str, port: int, env: dict[str, str]) -> subprocess.Popen:
     cmd = [PY, "-m", "gunicorn", "-w", str(WORKERS), "--threads", str(THREADS),
-           "-k", "gthread", "-b", f"127.0.0.1:{port}", "--log-level", "warning", target]
+           "-k", "gthread" if THREADS > 1 else "sync", "-b", f"127.0.0.1:{port}",
+           "--log-level", "warning", target]
     return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
