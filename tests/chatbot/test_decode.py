@@ -7,7 +7,7 @@ import torch
 
 from nlpsvc.chatbot import decode
 from nlpsvc.chatbot.bot import Chatbot, detokenize
-from nlpsvc.chatbot.vocab import EOS_ID, UNK_ID
+from nlpsvc.chatbot.vocab import EOS_ID, SOS_ID, UNK_ID
 
 MESSAGES = ["how are you ?", "what time is it ?", "i would like to book a room .", "thanks !"]
 
@@ -56,6 +56,85 @@ def test_seeded_sampling_is_reproducible(tiny_bot: Chatbot) -> None:
 
     assert draw(7) == draw(7)
     assert any(draw(7) != draw(s) for s in (8, 9, 10))
+
+
+@pytest.mark.parametrize("anti", [decode.AntiLM(0.0, 3), decode.AntiLM(0.7, 0)])
+def test_anti_lm_off_is_the_plain_search(tiny_bot: Chatbot, anti: decode.AntiLM) -> None:
+    cons = decode.Constraints(max_len=10, no_repeat_ngram=2)
+    for m in MESSAGES:
+        ids = _ids(tiny_bot, m)
+        assert decode.greedy(tiny_bot.model, ids, cons, anti_lm=anti) == \
+            decode.greedy(tiny_bot.model, ids, cons)
+        assert decode.beam_search(tiny_bot.model, ids, 4, 4, cons, anti_lm=anti) == \
+            decode.beam_search(tiny_bot.model, ids, 4, 4, cons)
+
+
+def _teacher_forced(bot: Chatbot, src: list[int], reply: list[int]) -> torch.Tensor:
+    """log p(. | src, reply prefix) at every reply position (T+1, V), dropout off."""
+    src = src or [0]
+    tgt_in = torch.tensor([[SOS_ID, *reply]])
+    with torch.no_grad():
+        return bot.model(torch.tensor([src]), torch.tensor([len(src)]), tgt_in)[0]
+
+
+@pytest.mark.parametrize("weight, steps", [(0.5, 3), (1.5, 10)])
+def test_anti_lm_greedy_picks_the_mmi_argmax(tiny_bot: Chatbot, weight: float,
+                                             steps: int) -> None:
+    """Recomputed independently (teacher-forced, whole sequence at once): each word maximises
+    log p(w|S, prefix) - weight * log p(w|empty source, prefix) for the first ``steps`` words;
+    ``log_prob`` is log p(T|S) and ``score`` the mean objective."""
+    cons = decode.Constraints(max_len=10)
+    changed = 0
+    for m in MESSAGES:
+        ids = _ids(tiny_bot, m)
+        h = decode.greedy(tiny_bot.model, ids, cons, anti_lm=decode.AntiLM(weight, steps))
+        changed += h.tokens != decode.greedy(tiny_bot.model, ids, cons).tokens
+        path = h.tokens + [EOS_ID] * h.finished
+        cond = cons.apply(_teacher_forced(tiny_bot, ids, h.tokens)[: len(path)],
+                          [path[:t] for t in range(len(path))])
+        lm = _teacher_forced(tiny_bot, [], h.tokens)[: len(path)]
+        penalty = weight * lm * (torch.arange(len(path)) < steps).unsqueeze(1)
+        objective = cond - penalty
+        assert objective.argmax(1).tolist() == path
+        picked = torch.tensor(path).unsqueeze(1)
+        assert h.log_prob == pytest.approx(float(cond.gather(1, picked).sum()), abs=1e-4)
+        assert h.score == pytest.approx(float(objective.gather(1, picked).sum()) / len(path),
+                                        abs=1e-4)
+    if weight > 1:  # a strong penalty does change this tiny model's replies (so the check
+        assert changed > 0  # above is not only re-deriving plain greedy)
+
+
+def test_anti_lm_beam_width_one_is_greedy_and_deterministic(tiny_bot: Chatbot) -> None:
+    cons = decode.Constraints(max_len=10, no_repeat_ngram=2)
+    anti = decode.AntiLM(0.8, 4)
+    for m in MESSAGES:
+        ids = _ids(tiny_bot, m)
+        g = decode.greedy(tiny_bot.model, ids, cons, anti_lm=anti)
+        (b,) = decode.beam_search(tiny_bot.model, ids, 1, 1, cons, anti_lm=anti)
+        assert b.tokens == g.tokens and b.score == pytest.approx(g.score, abs=1e-5)
+        wide = decode.beam_search(tiny_bot.model, ids, 5, 5, cons, anti_lm=anti)
+        assert wide == decode.beam_search(tiny_bot.model, ids, 5, 5, cons, anti_lm=anti)
+        assert [h.score for h in wide] == sorted((h.score for h in wide), reverse=True)
+
+
+def test_empty_source_cache_follows_the_weights() -> None:
+    from nlpsvc.chatbot.model import Seq2Seq
+    from tests.chatbot.conftest import tiny_config
+
+    model = Seq2Seq(tiny_config(30)).eval()
+    first = decode._empty_source(model)[1].h.clone()
+    with torch.no_grad():
+        model.encoder.rnn.bias_ih_l0.add_(0.5)  # in place, as an optimiser step would
+    after = decode._empty_source(model)[1].h
+    assert not torch.equal(first, after)
+    assert torch.equal(after, decode.encode_one(model, [])[1].h)
+
+
+def test_anti_lm_rejects_negative_settings() -> None:
+    with pytest.raises(ValueError):
+        decode.AntiLM(-0.1, 3)
+    with pytest.raises(ValueError):
+        decode.AntiLM(0.5, -1)
 
 
 def test_top_k_one_sampling_is_greedy(tiny_bot: Chatbot) -> None:
