@@ -77,6 +77,10 @@ class ChatbotConfig:
     decode_min_len: int = 1
     decode_no_repeat_ngram: int = 3
     decode_length_penalty: float = 1.0
+    # MMI-antiLM (nlpsvc.chatbot.decode): weight lambda over the first gamma reply words; off by
+    # default, since lambda and gamma are chosen per model on validation data (bench.chatbot)
+    decode_anti_lm: float = 0.0
+    decode_anti_lm_steps: int = 0
     eval_max_pairs: int = 2000  # test pairs replied to for BLEU / distinct-n
     min_words: int = 10  # fewer vocabulary words than this: the corpus is too small
 
@@ -85,8 +89,14 @@ class ChatbotConfig:
         self.model_config(10)
         self.train_config()
         self.limits()
+        self.decode_defaults()
         if self.context_turns < 0 or self.min_count < 1:
             raise ValueError("context_turns must be >= 0 and min_count >= 1")
+
+    def decode_defaults(self) -> DecodeDefaults:
+        return DecodeDefaults(self.decode_min_len, self.decode_no_repeat_ngram,
+                              self.decode_length_penalty, self.decode_anti_lm,
+                              self.decode_anti_lm_steps)
 
     def model_config(self, vocab_size: int) -> Seq2SeqConfig:
         return Seq2SeqConfig(
@@ -184,8 +194,7 @@ class ChatbotPipeline(Pipeline):
         result = fit(model, encode_pairs(pairs["train"], vocab),
                      encode_pairs(pairs["valid"], vocab), cfg.train_config(), workdir,
                      resume=cfg.resume, progress=ctx.progress)
-        defaults = DecodeDefaults(cfg.decode_min_len, cfg.decode_no_repeat_ngram,
-                                  cfg.decode_length_penalty)
+        defaults = cfg.decode_defaults()
         bot = Chatbot(model, vocab, ctx.text, max_src_len=cfg.max_src_len,
                       max_tgt_len=cfg.max_tgt_len, context_turns=cfg.context_turns,
                       defaults=defaults)
@@ -227,7 +236,8 @@ class ChatbotPipeline(Pipeline):
 
         def reply(src: list[str]) -> list[str]:
             hyp = greedy(bot.model, bot.vocab.encode(src), cons,
-                         length_penalty=cfg.decode_length_penalty)
+                         length_penalty=cfg.decode_length_penalty,
+                         anti_lm=cfg.decode_defaults().anti())
             return bot.vocab.decode(hyp.tokens)
 
         sub = pairs[: cfg.eval_max_pairs]

@@ -39,6 +39,17 @@ class DecodeDefaults:
     min_len: int = 1
     no_repeat_ngram: int = 3
     length_penalty: float = 1.0
+    # MMI-antiLM (greedy and beam search): weight lambda and the first gamma words it applies to
+    anti_lm: float = 0.0
+    anti_lm_steps: int = 0
+
+    def __post_init__(self) -> None:
+        self.anti()  # validates
+
+    def anti(self, weight: float | None = None, steps: int | None = None) -> decode.AntiLM:
+        """The anti-LM setting, a request's values over these defaults."""
+        return decode.AntiLM(self.anti_lm if weight is None else weight,
+                             self.anti_lm_steps if steps is None else steps)
 
 
 @dataclass
@@ -129,10 +140,13 @@ class Chatbot:
         min_len: int | None = None,
         sampling: dict[str, Any] | None = None,
         no_repeat_ngram: int | None = None,
+        anti_lm: float | None = None,
+        anti_lm_steps: int | None = None,
         return_attention: bool = False,
     ) -> Reply:
         """Answer ``message``. ``beam == 1`` is greedy; ``sampling`` (``temperature``, ``top_k``,
-        ``top_p``, ``seed``) draws ``n_best`` samples instead of searching."""
+        ``top_p``, ``seed``) draws ``n_best`` samples instead of searching. ``anti_lm`` /
+        ``anti_lm_steps`` (MMI-antiLM, see ``decode``) rank the searches, not sampling."""
         src, used, truncated = self.source(message, history)
         ids = self.vocab.encode(src)
         d = self.defaults
@@ -141,6 +155,7 @@ class Chatbot:
             max_len=max_len or self.max_tgt_len,
             no_repeat_ngram=d.no_repeat_ngram if no_repeat_ngram is None else no_repeat_ngram,
         )
+        anti = d.anti(anti_lm, anti_lm_steps)
         with torch.inference_mode():
             if sampling is not None:
                 hyps = decode.sample(
@@ -149,11 +164,11 @@ class Chatbot:
                 )
             elif beam == 1 and n_best == 1:
                 hyps = [decode.greedy(self.model, ids, cons, length_penalty=d.length_penalty,
-                                      return_attention=return_attention)]
+                                      return_attention=return_attention, anti_lm=anti)]
             else:
                 hyps = decode.beam_search(
                     self.model, ids, beam, n_best, cons, length_penalty=d.length_penalty,
-                    return_attention=return_attention,
+                    return_attention=return_attention, anti_lm=anti,
                 )
         texts = [detokenize(self.vocab.decode(h.tokens)) for h in hyps]
         alternatives = [

@@ -132,7 +132,7 @@ def evaluate_file(bot: Any, path: Path, beam: int = 1) -> dict[str, Any]:
 
     def reply(src: list[str]) -> list[str]:
         hyp = beam_search(bot.model, bot.vocab.encode(src), beam, 1, cons,
-                          length_penalty=d.length_penalty)[0]
+                          length_penalty=d.length_penalty, anti_lm=d.anti())[0]
         return bot.vocab.decode(hyp.tokens)
 
     total, count = nll_total(bot.model, encode_pairs(pairs, bot.vocab))

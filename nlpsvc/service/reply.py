@@ -2,8 +2,10 @@
 
 ``{"message": "...", "history": [...], "beam": 5, "n_best": 1, "max_len": 30, "sampling": null}``.
 ``beam`` 1 is greedy search; ``sampling`` (``temperature``, ``top_k``, ``top_p``, ``seed``) draws
-``n_best`` replies instead of searching. A message longer than the model's maximum source length
-is cut to its last tokens (as in training) and the response says so (``truncated`` + ``notice``).
+``n_best`` replies instead of searching; ``anti_lm`` / ``anti_lm_steps`` rank the searches by the
+MMI-antiLM objective (fewer generic replies). A message longer than the model's maximum source
+length is cut to its last tokens (as in training) and the response says so (``truncated`` +
+``notice``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ bp = Blueprint("reply", __name__)
 
 MAX_BEAM = 20
 MAX_REPLY_LEN = 100
+MAX_ANTI_LM = 5.0
 
 _ERROR = {"description": "error", "content": {"application/json": {
     "schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -64,6 +67,18 @@ OPENAPI_PATHS: dict[str, Any] = {
                                 "description": "reply tokens; default the model's"},
                     "min_len": {"type": "integer", "minimum": 0, "maximum": MAX_REPLY_LEN},
                     "no_repeat_ngram": {"type": "integer", "minimum": 0, "maximum": 10},
+                    "anti_lm": {"type": "number", "minimum": 0, "maximum": MAX_ANTI_LM,
+                                "description": (
+                                    "MMI-antiLM weight lambda (greedy and beam search; not with "
+                                    "sampling): rank by log p(reply|message) - lambda * log "
+                                    "p(first anti_lm_steps words), p from the decoder on an "
+                                    "empty message, so replies likely whatever the message "
+                                    "(\"i m not sure .\") lose. 0 = maximum likelihood; "
+                                    "default the model's")},
+                    "anti_lm_steps": {"type": "integer", "minimum": 0,
+                                      "maximum": MAX_REPLY_LEN,
+                                      "description": "the first words the anti-LM penalty "
+                                                     "applies to (gamma); default the model's"},
                     "sampling": _SAMPLING,
                     "attention": {"type": "boolean", "default": False,
                                   "description": "return the best reply's attention weights"},
@@ -158,11 +173,21 @@ def reply():  # noqa: ANN201
     if min_len is not None and max_len is not None and min_len > max_len:
         raise ApiError(422, "invalid_value", "field 'min_len' must not exceed max_len", "min_len")
     no_repeat = field(body, "no_repeat_ngram", int, default=None, check=int_range(0, 10))
+    anti_lm = field(body, "anti_lm", (int, float), default=None,
+                    check=lambda v: None if 0 <= v <= MAX_ANTI_LM
+                    else f"must be between 0 and {MAX_ANTI_LM:g}")
+    anti_steps = field(body, "anti_lm_steps", int, default=None,
+                       check=int_range(0, MAX_REPLY_LEN))
+    if sampling is not None and (anti_lm is not None or anti_steps is not None):
+        name = "anti_lm" if anti_lm is not None else "anti_lm_steps"
+        raise ApiError(422, "invalid_value", f"field '{name}' applies to search, not sampling",
+                       name)
     attention = field(body, "attention", bool, default=False)
 
     out = bot.reply(message, history, beam=beam, n_best=n_best, max_len=max_len,
                     min_len=min_len, sampling=sampling, no_repeat_ngram=no_repeat,
-                    return_attention=attention)
+                    anti_lm=None if anti_lm is None else float(anti_lm),
+                    anti_lm_steps=anti_steps, return_attention=attention)
     resp: dict[str, Any] = {
         "model": name,
         "reply": out.text,

@@ -85,7 +85,8 @@ def test_config_is_checked_up_front(tmp_path: Path) -> None:
     from nlpsvc.config import ConfigError
 
     corpus = open_corpus(write_corpus(tmp_path / "c", [["a b", "c d"]]))
-    for bad in ({"attention": "cosine"}, {"hidden": 3}, {"lr_schedule": "cyclic"}):
+    for bad in ({"attention": "cosine"}, {"hidden": 3}, {"lr_schedule": "cyclic"},
+                {"decode_anti_lm": -0.5}, {"decode_anti_lm_steps": -1}):
         ctx = TrainContext(corpus=corpus, config={"chatbot": bad}, out=tmp_path, progress=False)
         with pytest.raises(ConfigError):
             ChatbotPipeline().check(ctx)
@@ -122,6 +123,16 @@ def test_reply_greedy_sampling_and_attention(client) -> None:
     assert a.status_code == 200 and a.get_json() == b.get_json()
 
 
+def test_reply_anti_lm_is_a_request_option(client) -> None:
+    base = {"message": "How are you today?", "beam": 3, "n_best": 2}
+    plain = client.post("/reply", json=base).get_json()
+    assert client.post("/reply", json={**base, "anti_lm": 0}).get_json() == plain
+    r = client.post("/reply", json={**base, "anti_lm": 0.5, "anti_lm_steps": 3})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json() == client.post("/reply", json={**base, "anti_lm": 0.5,
+                                                       "anti_lm_steps": 3}).get_json()
+
+
 def test_long_message_is_truncated_and_said_so(client) -> None:
     r = client.post("/reply", json={"message": "word " * 50})
     body = r.get_json()
@@ -146,6 +157,11 @@ def test_long_message_is_truncated_and_said_so(client) -> None:
     ({"message": "hi", "sampling": {"temperature": 0}}, "sampling.temperature"),
     ({"message": "hi", "sampling": {"top_p": 1.5}}, "sampling.top_p"),
     ({"message": "hi", "sampling": {"beam": 2}}, "sampling"),
+    ({"message": "hi", "anti_lm": -0.1}, "anti_lm"),
+    ({"message": "hi", "anti_lm": 6}, "anti_lm"),
+    ({"message": "hi", "anti_lm": "0.5"}, "anti_lm"),
+    ({"message": "hi", "anti_lm_steps": -1}, "anti_lm_steps"),
+    ({"message": "hi", "anti_lm": 0.5, "sampling": {"seed": 1}}, "anti_lm"),
 ])
 def test_reply_validation(client, body: dict, field: str) -> None:
     r = client.post("/reply", json=body)
@@ -164,7 +180,8 @@ def test_reply_in_openapi(client) -> None:
     spec = client.get("/openapi.json").get_json()
     post = spec["paths"]["/reply"]["post"]
     props = post["requestBody"]["content"]["application/json"]["schema"]["properties"]
-    assert {"message", "history", "beam", "n_best", "max_len", "sampling"} <= set(props)
+    assert {"message", "history", "beam", "n_best", "max_len", "sampling", "anti_lm",
+            "anti_lm_steps"} <= set(props)
     try:
         from openapi_spec_validator import validate
     except ImportError:
