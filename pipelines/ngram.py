@@ -43,6 +43,11 @@ class NgramConfig:
             raise ConfigError("ngram.k applies to smoothing 'addk' only")
         if self.min_count < 1:
             raise ConfigError("ngram.min_count must be at least 1")
+        if self.arpa and self.smoothing in ("mle", "stupid_backoff"):
+            # ARPA cannot hold their unseen-context weight (nlpsvc.ngram.arpa.arpa_loss): fail
+            # before training rather than after it.
+            raise ConfigError(f"ngram.arpa = true cannot represent smoothing "
+                              f"{self.smoothing!r}; use the binary model or nlpsvc export --lossy")
         if self.prune is not None and len(self.prune) not in (self.order, self.order - 1):
             raise ConfigError(f"ngram.prune needs one threshold per order ({self.order})")
 

@@ -126,3 +126,13 @@ def test_ptb_folder_trains_with_whitespace_tokenizer(tmp_path: Path) -> None:
     assert m["metrics"]["valid_tokens"] == 73760  # 70,390 words + 3,370 sentence ends
     assert m["metrics"]["test_tokens"] == 82430
     assert 100 < m["metrics"]["test_perplexity"] < 400
+
+
+@pytest.mark.parametrize("smoothing", ["mle", "stupid_backoff"])
+def test_arpa_copy_of_an_unrepresentable_model_fails_before_training(smoothing: str) -> None:
+    from nlpsvc.config import ConfigError
+    from pipelines.ngram import NgramConfig
+
+    with pytest.raises(ConfigError, match="cannot represent"):
+        NgramConfig(smoothing=smoothing, arpa=True).check()
+    NgramConfig(smoothing="mkn", arpa=True).check()
