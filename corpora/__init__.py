@@ -1,10 +1,13 @@
 """Corpora: readers for corpus folders (SPEC §2) and the shipped ``demo`` corpus."""
 
 from corpora.readers import (
+    DIALOG_REASONS,
+    LABELED_REASONS,
     SPLITS,
     Corpus,
     CorpusError,
     CorpusFile,
+    SkipStats,
     Stream,
     open_corpus,
     read_lines,
@@ -12,6 +15,6 @@ from corpora.readers import (
 )
 
 __all__ = [
-    "SPLITS", "Corpus", "CorpusError", "CorpusFile", "Stream", "open_corpus", "read_lines",
-    "split_of_name",
+    "DIALOG_REASONS", "LABELED_REASONS", "SPLITS", "Corpus", "CorpusError", "CorpusFile",
+    "SkipStats", "Stream", "open_corpus", "read_lines", "split_of_name",
 ]

@@ -26,6 +26,15 @@ its own split; ``corpus.toml`` may narrow this with ``text_sources = ["text"]``
 
 Every stream is a restartable iterable: each ``iter()`` re-opens the files, so several passes
 cost no memory, and nothing is read until iterated.
+
+Bad records (issues 5 and 6). A labelled line without a label or a text, a dialogue line that
+is not a dialogue, a dialogue left with fewer than two non-empty turns: each is skipped, logged
+(the first few of a pass, with file and line) and counted in ``corpus.skipped`` by source,
+split and reason (``LABELED_REASONS``, ``DIALOG_REASONS``); empty turns are dropped from their
+dialogue and counted too. That is not an error, whatever ``errors`` is: what counts as "nothing
+left" depends on the consumer (a classifier needs two classes in train, a chatbot one pair), so
+the consumer raises it, quoting ``corpus.skipped``. A bad UTF-8 byte stays an error naming the
+file and line unless ``errors="replace"`` (SPEC §2).
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import json
 import logging
 import re
 import tomllib
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -57,6 +67,13 @@ _SKIP_RE = re.compile(r"^(readme|licen[cs]e|copying|notice)", re.I)
 _DAILYDIALOG_RE = re.compile(r"^dialogues_(train|validation|test)$", re.I)
 _DAILYDIALOG_EXTRA_RE = re.compile(r"^dialogues_(act|emotion)_", re.I)
 
+# Why a record is skipped. "empty_turns" counts turns dropped from a dialogue (the dialogue itself
+# is kept when two turns are left), the others count skipped records.
+LABELED_REASONS = ("malformed", "missing_label", "missing_text")
+DIALOG_REASONS = ("malformed", "single_turn", "empty_turns")
+_REASONS = {"labeled": LABELED_REASONS, "dialogs": DIALOG_REASONS}
+_LOGGED_PER_PASS = 5  # detailed warnings per pass; the counts hold the rest
+
 
 class CorpusError(TextFileError):
     """Unreadable or malformed corpus data; the message names the file (and line)."""
@@ -70,6 +87,50 @@ class CorpusFile:
     source: str  # "text" | "labeled" | "dialogs"
     format: str  # "txt" | "tsv" | "ft" | "jsonl" | "dailydialog"
     split: str | None
+
+
+class SkipStats:
+    """Records the readers skipped, by source ("labeled", "dialogs"), split and reason.
+
+    Each pass over one source's split restarts that split's counts, so the figures are those of
+    the latest pass of each split: reading train for ten epochs does not count its bad lines ten
+    times, and a fresh pass after the files changed recounts them.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, str], Counter[str]] = {}
+
+    def start(self, source: str, split: str) -> Counter[str]:
+        """A fresh counter for a pass over ``source``'s ``split`` (replaces the last pass's)."""
+        counts: Counter[str] = Counter()
+        self._counts[(source, split)] = counts
+        return counts
+
+    def get(self, source: str, split: str | None = None) -> dict[str, int]:
+        """Counts by reason for one split, or summed over the splits read so far (zeros kept)."""
+        out = dict.fromkeys(_REASONS[source], 0)
+        for (src, sp), counts in self._counts.items():
+            if src == source and split in (None, sp):
+                for reason, n in counts.items():
+                    out[reason] += n
+        return out
+
+    def records(self, source: str, split: str | None = None) -> int:
+        """Records skipped (empty turns are not records: their dialogue may have been kept)."""
+        return sum(n for reason, n in self.get(source, split).items() if reason != "empty_turns")
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        """``{"labeled": {reason: n}, "dialogs": {reason: n}}`` over the splits read so far."""
+        return {source: self.get(source) for source in _REASONS}
+
+    def summary(self, source: str, split: str | None = None) -> str:
+        """'3 skipped (malformed 1, missing_text 2)' for error messages and logs."""
+        counts = self.get(source, split)
+        detail = ", ".join(f"{r} {n}" for r, n in counts.items() if n)
+        return f"{self.records(source, split)} skipped" + (f" ({detail})" if detail else "")
+
+    def __repr__(self) -> str:
+        return f"SkipStats({self.as_dict()})"
 
 
 class Stream:
@@ -145,6 +206,7 @@ class Corpus:
         if not isinstance(sources, list) or not set(sources) <= set(SOURCES):
             raise CorpusError(f"{self.path}: text_sources must be a list of {', '.join(SOURCES)}")
         self.text_sources: tuple[str, ...] = tuple(sources)
+        self.skipped = SkipStats()
 
     # -- discovery ------------------------------------------------------------------------------
 
@@ -266,11 +328,14 @@ class Corpus:
                 raise
             raise CorpusError(str(e)) from None
 
-    def _bad(self, cf: CorpusFile, lineno: int, what: str) -> None:
-        msg = f"{cf.path}:{lineno}: {what}"
-        if self.errors == "strict":
-            raise CorpusError(msg)
-        log.warning("skipped %s", msg)
+    def _skip(self, counts: Counter[str], cf: CorpusFile, lineno: int, reason: str,
+              what: str) -> None:
+        """Count a skipped record; warn (with file and line) for the first few of a pass."""
+        counts[reason] += 1
+        n = sum(v for r, v in counts.items() if r != "empty_turns")
+        if n <= _LOGGED_PER_PASS:
+            more = "; further ones are counted, not logged" if n == _LOGGED_PER_PASS else ""
+            log.warning("%s:%d: %s skipped (%s)%s", cf.path, lineno, reason, what, more)
 
     # -- record parsers -------------------------------------------------------------------------
 
@@ -280,41 +345,35 @@ class Corpus:
                 yield line.strip()
 
     def _iter_labeled(self, split: str) -> Iterator[tuple[list[str], str]]:
+        counts = self.skipped.start("labeled", split)
         for cf in self._files("labeled"):
             for lineno, line in self._records(cf, split):
-                if cf.format == "tsv":
-                    label, tab, text = line.partition("\t")
-                    if not tab or not label.strip() or not text.strip():
-                        self._bad(cf, lineno, "expected 'label<TAB>text'")
-                        continue
-                    yield [label.strip()], text.strip()
+                labels, text, what = _parse_labeled(cf.format, line)
+                if labels is None:
+                    self._skip(counts, cf, lineno, "malformed", what)
+                elif not labels:
+                    self._skip(counts, cf, lineno, "missing_label", what)
+                elif not text:
+                    self._skip(counts, cf, lineno, "missing_text", what)
                 else:
-                    words = line.split()
-                    labels = []
-                    while words and words[0].startswith("__label__"):
-                        labels.append(words.pop(0)[len("__label__"):])
-                    if not labels or not words:
-                        self._bad(cf, lineno, "expected '__label__x text'")
-                        continue
-                    yield labels, " ".join(words)
+                    yield labels, text
 
     def _iter_dialogs(self, split: str) -> Iterator[list[str]]:
+        counts = self.skipped.start("dialogs", split)
         for cf in self._files("dialogs"):
             for lineno, line in self._records(cf, split):
-                turns: list[str] | None
-                if cf.format == "tsv":
-                    prompt, tab, reply = line.partition("\t")
-                    turns = [prompt.strip(), reply.strip()] if tab else None
-                    what = "expected 'prompt<TAB>reply'"
-                elif cf.format == "jsonl":
-                    turns, what = _jsonl_turns(line), 'expected {"turns": ["...", "..."]}'
-                else:  # dailydialog
-                    turns = [t.strip() for t in line.split("__eou__") if t.strip()]
-                    what = "expected turns separated by __eou__"
-                if not turns or len(turns) < 2 or not all(turns):
-                    self._bad(cf, lineno, what)
+                turns, what = _parse_dialog(cf.format, line)
+                if turns is None:
+                    self._skip(counts, cf, lineno, "malformed", what)
                     continue
-                yield turns
+                kept = [t for t in turns if t]
+                if len(kept) < len(turns):
+                    counts["empty_turns"] += len(turns) - len(kept)
+                if len(kept) < 2:
+                    self._skip(counts, cf, lineno, "single_turn",
+                               "a dialogue needs two non-empty turns")
+                    continue
+                yield kept
 
     # -- public streams -------------------------------------------------------------------------
 
@@ -371,6 +430,34 @@ class Corpus:
         return f"Corpus({self.name!r}, {str(self.path)!r}, {len(self.files)} files)"
 
 
+def _parse_labeled(fmt: str, line: str) -> tuple[list[str] | None, str, str]:
+    """(labels, text, expected form) of one labelled line; labels None when malformed."""
+    if fmt == "tsv":
+        label, tab, text = line.partition("\t")
+        if not tab:
+            return None, "", "expected 'label<TAB>text'"
+        return ([label.strip()] if label.strip() else []), text.strip(), "'label<TAB>text'"
+    words = line.split()
+    labels = []
+    while words and words[0].startswith("__label__"):
+        if label := words.pop(0)[len("__label__"):]:
+            labels.append(label)
+    return labels, " ".join(words), "'__label__x text'"
+
+
+def _parse_dialog(fmt: str, line: str) -> tuple[list[str] | None, str]:
+    """(stripped turns, empty ones kept, or None when malformed; expected form) of one line."""
+    if fmt == "tsv":
+        prompt, tab, reply = line.partition("\t")
+        return ([prompt.strip(), reply.strip()] if tab else None), "'prompt<TAB>reply'"
+    if fmt == "jsonl":
+        return _jsonl_turns(line), '{"turns": ["...", "..."]}'
+    parts = [t.strip() for t in line.split("__eou__")]  # DailyDialog: each turn ends in __eou__
+    if len(parts) > 1 and not parts[-1]:
+        parts.pop()
+    return parts, "turns separated by __eou__"
+
+
 def _jsonl_turns(line: str) -> list[str] | None:
     try:
         obj = json.loads(line)
@@ -393,12 +480,13 @@ def open_corpus(
     """Open a corpus folder or a single running-text file.
 
     ``text`` overrides the tokenizer settings of corpus.toml; ``errors="replace"`` reads bad
-    UTF-8 bytes as U+FFFD and skips malformed records with a warning instead of failing.
+    UTF-8 bytes as U+FFFD instead of failing. Malformed records are skipped and counted in
+    ``corpus.skipped`` in either mode.
     """
     return Corpus(path, text=text, errors=errors)
 
 
 __all__ = [
-    "Corpus", "CorpusError", "CorpusFile", "SPLITS", "Stream", "classify_file", "open_corpus",
-    "read_lines", "split_of_name",
+    "DIALOG_REASONS", "LABELED_REASONS", "SPLITS", "Corpus", "CorpusError", "CorpusFile",
+    "SkipStats", "Stream", "classify_file", "open_corpus", "read_lines", "split_of_name",
 ]

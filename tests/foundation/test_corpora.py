@@ -12,8 +12,9 @@ import pytest
 
 from corpora import CorpusError, open_corpus, split_of_name
 from nlpsvc.text import TextConfig
+from tests.conftest import SHARED_DATA
 
-PTB = Path(__file__).resolve().parents[3] / "shared" / "data" / "ptb"
+PTB = SHARED_DATA / "ptb"
 
 
 def write(path: Path, text: str) -> Path:
@@ -114,14 +115,83 @@ def test_bad_bytes_name_file_and_line(tmp_path: Path) -> None:
     assert lines[2] == "bad \ufffd byte"
 
 
-def test_malformed_records(tmp_path: Path) -> None:
-    write(tmp_path / "labeled.train.tsv", "pos\tok\nno tab here\n")
-    with pytest.raises(CorpusError, match=r"labeled\.train\.tsv:2"):
+LABELED_LINES = (
+    "pos\tgood film\n"
+    "no tab here\n"  # malformed
+    "\tno label\n"  # missing_label
+    "neg\t   \n"  # missing_text
+    "neg\tbad film\n"
+)
+
+
+@pytest.mark.parametrize("errors", ["strict", "replace"])
+def test_bad_labelled_lines_are_skipped_and_counted(tmp_path: Path, errors: str) -> None:
+    write(tmp_path / "labeled.train.tsv", LABELED_LINES)
+    write(tmp_path / "more.valid.ft",
+          "__label__a text one\nno label here\n__label__b\n__label__ __label__c three\n"
+          "__label__ empty label only\n")
+    c = open_corpus(tmp_path, errors=errors)
+    assert list(c.labeled("train")) == [(["pos"], "good film"), (["neg"], "bad film")]
+    assert c.skipped.get("labeled", "train") == {
+        "malformed": 1, "missing_label": 1, "missing_text": 1}
+    assert list(c.labeled("valid")) == [(["a"], "text one"), (["c"], "three")]
+    assert c.skipped.get("labeled", "valid") == {
+        "malformed": 0, "missing_label": 2, "missing_text": 1}
+    assert c.skipped.get("labeled") == {"malformed": 1, "missing_label": 3, "missing_text": 2}
+    assert c.skipped.records("labeled") == 6
+    assert c.skipped.summary("labeled", "train") == (
+        "3 skipped (malformed 1, missing_label 1, missing_text 1)")
+    # the text models see the good lines only, and the counts are the same pass's
+    assert list(c.lines("train", sources=["labeled"])) == ["good film", "bad film"]
+    assert c.skipped.as_dict()["labeled"] == c.skipped.get("labeled")
+
+
+def test_skip_counts_are_per_pass_not_accumulated(tmp_path: Path) -> None:
+    path = write(tmp_path / "labeled.train.tsv", LABELED_LINES)
+    c = open_corpus(tmp_path)
+    stream = c.labeled("train")
+    assert c.skipped.records("labeled") == 0  # nothing read yet
+    for _ in range(3):  # three epochs: still the bad lines of one pass
+        assert len(list(stream)) == 2
+        assert c.skipped.records("labeled", "train") == 3
+    path.write_text("pos\tfixed\nneg\tnow\n", encoding="utf-8")
+    assert len(list(stream)) == 2 and c.skipped.records("labeled") == 0
+    assert c.skipped.as_dict()["dialogs"] == {"malformed": 0, "single_turn": 0, "empty_turns": 0}
+
+
+def test_bad_dialogues_are_skipped_and_counted(tmp_path: Path) -> None:
+    write(tmp_path / "dialogs.train.jsonl", "\n".join([
+        json.dumps({"turns": ["hi", "", "hello", "how are you ?"]}),  # one empty turn dropped
+        json.dumps({"turns": ["only one"]}),  # single_turn
+        json.dumps({"turns": ["  ", "lonely"]}),  # empty turn, then single_turn
+        json.dumps({"turns": []}),  # single_turn
+        json.dumps({"turns": "not a list"}),  # malformed
+        "{not json}",  # malformed
+    ]) + "\n")
+    write(tmp_path / "dialogs.valid.tsv", "a\tb\nno tab\n\tjust a reply\n")
+    write(tmp_path / "dialogues_test.txt",
+          "x . __eou__ __eou__ y . __eou__\nalone . __eou__\n")
+    c = open_corpus(tmp_path)
+    assert list(c.dialogs("train")) == [["hi", "hello", "how are you ?"]]
+    assert c.skipped.get("dialogs", "train") == {
+        "malformed": 2, "single_turn": 3, "empty_turns": 2}
+    assert list(c.pairs("valid")) == [("a", "b")]
+    assert c.skipped.get("dialogs", "valid") == {
+        "malformed": 1, "single_turn": 1, "empty_turns": 1}
+    assert list(c.dialogs("test")) == [["x .", "y ."]]  # DailyDialog's final __eou__ is no turn
+    assert c.skipped.get("dialogs", "test") == {
+        "malformed": 0, "single_turn": 1, "empty_turns": 1}
+    assert c.skipped.records("dialogs") == 8  # empty turns are not skipped records
+    assert c.skipped.get("labeled") == {"malformed": 0, "missing_label": 0, "missing_text": 0}
+
+
+def test_bad_byte_in_a_labelled_file_is_still_an_error(tmp_path: Path) -> None:
+    (tmp_path / "labeled.train.tsv").write_bytes(b"pos\tfine\nneg\tbad \xff byte\n")
+    with pytest.raises(CorpusError, match=r"labeled\.train\.tsv:2: invalid UTF-8"):
         list(open_corpus(tmp_path).labeled("train"))
-    assert list(open_corpus(tmp_path, errors="replace").labeled("train")) == [(["pos"], "ok")]
-    write(tmp_path / "dialogs.train.jsonl", "{not json}\n")
-    with pytest.raises(CorpusError, match=r"dialogs\.train\.jsonl:1"):
-        list(open_corpus(tmp_path).dialogs("train"))
+    c = open_corpus(tmp_path, errors="replace")
+    assert list(c.labeled("train"))[1] == (["neg"], "bad \ufffd byte")
+    assert c.skipped.records("labeled") == 0
 
 
 def test_streams_are_restartable_and_lazy(tmp_path: Path) -> None:
@@ -148,7 +218,7 @@ def test_single_file_and_sha256(tmp_path: Path) -> None:
         c.lines("held-out")
 
 
-@pytest.mark.skipif(not PTB.is_dir(), reason="shared PTB data not present")
+@pytest.mark.shared_data("ptb")
 def test_ptb_folder() -> None:
     c = open_corpus(PTB, text=TextConfig(tokenizer="whitespace"))
     assert c.name == "ptb"
