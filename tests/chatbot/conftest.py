@@ -13,10 +13,7 @@ from nlpsvc.chatbot.model import Seq2Seq, Seq2SeqConfig
 from nlpsvc.chatbot.train import TrainConfig, fit
 from nlpsvc.chatbot.vocab import Vocab
 from nlpsvc.text import TextConfig, Tokenizer
-from tests.conftest import SHARED_DATA
-
-DAILYDIALOG = SHARED_DATA / "dailydialog" / "dialogues_validation.txt"
-CHATTERBOT = SHARED_DATA / "chatterbot-corpus" / "english"
+from tests.conftest import shared_data
 
 
 @pytest.fixture(autouse=True)
@@ -26,9 +23,7 @@ def _one_thread() -> None:
 
 def read_slice(n: int, offset: int = 0) -> list[list[str]]:
     """``n`` real DailyDialog dialogues (validation file), or skip if the data is absent."""
-    if not DAILYDIALOG.is_file():
-        pytest.skip(f"{DAILYDIALOG} not available")
-    with open(DAILYDIALOG, encoding="utf-8") as f:
+    with open(shared_data("dailydialog", "dialogues_validation.txt"), encoding="utf-8") as f:
         lines = [line for _, line in zip(range(offset + n), f, strict=False)][offset:]
     return [parse_dialog_line("dailydialog", line) or [] for line in lines]
 

@@ -13,9 +13,8 @@ from nlpsvc.artifacts import load_current
 from nlpsvc.classify import load_artifact
 from pipelines.base import TrainContext
 from pipelines.classifier import ClassifierPipeline
+from tests.conftest import shared_data
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-TREC = DATA / "trec"
 TRAIN_LINES = 1500
 
 # Small and fast: both variants in a few seconds on one core.
@@ -25,10 +24,8 @@ TINY = {"epochs": 12, "dim": 32, "buckets": 1 << 16, "lr": 0.5, "batch_size": 16
 
 def read_trec(name: str, limit: int | None = None) -> list[tuple[str, str]]:
     """(coarse label, question) pairs from a TREC file (Latin-1)."""
-    if not TREC.is_dir():
-        pytest.skip(f"shared data not found at {DATA}")
     out = []
-    with open(TREC / name, encoding="latin-1") as f:
+    with open(shared_data("trec", name), encoding="latin-1") as f:
         for line in f:
             label, _, text = line.strip().partition(" ")
             out.append((label.split(":")[0], text))

@@ -14,6 +14,7 @@ from nlpsvc.classify.fasttext import FastTextClassifier
 from nlpsvc.classify.linear import LinearClassifier
 from nlpsvc.text import TextConfig
 from tests.classify.conftest import TINY, majority_rate, read_trec
+from tests.conftest import shared_data
 
 
 @pytest.mark.parametrize("variant", ["linear", "fasttext"])
@@ -117,8 +118,7 @@ def test_multilabel_lines_train_one_vs_all(tmp_path: Path) -> None:
     from pipelines.classifier import ClassifierPipeline
 
     lines = []
-    with open(Path(__file__).resolve().parents[3] / "shared/data/trec/train_5500.label",
-              encoding="latin-1") as f:
+    with open(shared_data("trec", "train_5500.label"), encoding="latin-1") as f:
         for line in list(f)[:800]:
             label, _, text = line.strip().partition(" ")
             coarse, fine = label.split(":")

@@ -12,8 +12,9 @@ from nlpsvc import ngram
 from nlpsvc.artifacts import load_current
 from nlpsvc.cli import main as cli
 from nlpsvc.scoring import LanguageModel
+from tests.conftest import SHARED_DATA
 
-PTB = Path(__file__).resolve().parents[3] / "shared" / "data" / "ptb"
+PTB = SHARED_DATA / "ptb"
 
 
 def test_train_reload_same_scores(models_root: Path, mini_corpus: Path) -> None:
@@ -115,7 +116,7 @@ def test_train_set_and_config_file(mini_corpus: Path, tmp_path: Path) -> None:
     assert len([p for p in (out / "mini" / "ngram").iterdir() if p.is_dir()]) == 1
 
 
-@pytest.mark.skipif(not PTB.is_dir(), reason="shared PTB data not present")
+@pytest.mark.shared_data("ptb")
 def test_ptb_folder_trains_with_whitespace_tokenizer(tmp_path: Path) -> None:
     """PTB as given (train/valid/test files), order 2 for speed: the held-out split is 'valid'."""
     out = tmp_path / "models"
