@@ -1,9 +1,9 @@
 """Chatbot pipeline: dialogue files -> pairs -> seq2seq training -> held-out figures -> artifact.
 
 Dialogues come from ``dialogs*.tsv``, ``dialogs*.jsonl`` and DailyDialog's
-``dialogues_{train,validation,test}.txt`` (SPEC §2). Records are read here line by line (with the
-corpus's own split rule) so that empty turns, single-turn dialogues and malformed lines are
-skipped and counted in the manifest instead of stopping the run. An interrupted training resumes
+``dialogues_{train,validation,test}.txt`` (SPEC §2), through the corpus reader, which skips and
+counts empty turns, single-turn dialogues and malformed lines (``corpus.skipped``); the manifest
+reports those counts, so bad records never stop the run. An interrupted training resumes
 from the checkpoint kept in ``<out>/<corpus>/chatbot/.checkpoint`` when the corpus and config
 are unchanged; the previously published version keeps serving meanwhile.
 """
@@ -22,9 +22,8 @@ from typing import Any
 
 import torch
 
-from corpora.readers import read_lines
 from nlpsvc.chatbot.bot import Chatbot, DecodeDefaults
-from nlpsvc.chatbot.data import LengthLimits, PairStats, encode_pairs, make_pairs, parse_dialog_line
+from nlpsvc.chatbot.data import LengthLimits, Pair, PairStats, encode_pairs, make_pairs
 from nlpsvc.chatbot.decode import Constraints, greedy
 from nlpsvc.chatbot.evaluate import generation_metrics, perplexity
 from nlpsvc.chatbot.model import Seq2Seq, Seq2SeqConfig
@@ -122,22 +121,18 @@ class ChatbotConfig:
         return LengthLimits(self.max_src_len, self.max_tgt_len, self.length_policy)
 
 
-def read_dialogs(corpus: Any, split: str, stats: dict[str, int]) -> list[list[str]]:
-    """Raw dialogues of one split; malformed lines skipped and counted in ``stats``."""
-    out = []
-    for cf in corpus.files:
-        if cf.source != "dialogs" or cf.split not in (None, split):
-            continue
-        for lineno, line in read_lines(cf.path, corpus.errors):
-            if not line.strip() or (cf.split is None and corpus.hash_split(line) != split):
-                continue
-            turns = parse_dialog_line(cf.format, line)
-            if turns is None:
-                stats["malformed_lines"] = stats.get("malformed_lines", 0) + 1
-                log.warning("%s:%d: malformed dialogue line skipped", cf.path, lineno)
-                continue
-            out.append(turns)
-    return out
+def read_pairs(corpus: Any, split: str, tokenizer: Tokenizer, cfg: ChatbotConfig,
+               stats: PairStats) -> list[Pair]:
+    """Training pairs of one split. The reader already dropped empty turns and single-turn
+    dialogues; they are added to ``stats`` so that it counts every dialogue of the split, as
+    ``make_pairs`` does for the turns that tokenise to nothing."""
+    pairs = make_pairs(corpus.dialogs(split), tokenizer, cfg.limits(),
+                       context_turns=cfg.context_turns, stats=stats)
+    skipped = corpus.skipped.get("dialogs", split)
+    stats.dialogs += skipped["single_turn"]
+    stats.single_turn_dialogs += skipped["single_turn"]
+    stats.empty_turns += skipped["empty_turns"]
+    return pairs
 
 
 def _fingerprint(corpus_sha: str, cfg: ChatbotConfig, text: dict[str, Any]) -> str:
@@ -158,17 +153,15 @@ class ChatbotPipeline(Pipeline):
         started = time.perf_counter()
         cfg = to_dataclass(ChatbotConfig, ctx.section("chatbot"), "chatbot")
         tokenizer = Tokenizer(ctx.text)
-        limits = cfg.limits()
-        skipped: dict[str, int] = {}
         pairs, stats = {}, {}
         for split in ("train", "valid", "test"):
             stats[split] = PairStats()
-            dialogs = read_dialogs(ctx.corpus, split, skipped)
-            pairs[split] = make_pairs(dialogs, tokenizer, limits,
-                                      context_turns=cfg.context_turns, stats=stats[split])
+            pairs[split] = read_pairs(ctx.corpus, split, tokenizer, cfg, stats[split])
+        malformed = ctx.corpus.skipped.get("dialogs")["malformed"]
         if not pairs["train"]:
             raise ValueError(f"corpus {ctx.corpus.name!r}: no training dialogue pairs "
-                             "(every dialogue needs at least two non-empty turns)")
+                             "(every dialogue needs at least two non-empty turns; "
+                             f"{ctx.corpus.skipped.summary('dialogs', 'train')})")
         if not pairs["valid"]:  # small corpora: hold out every 20th training pair
             pairs["valid"] = pairs["train"][::20]
             pairs["train"] = [p for i, p in enumerate(pairs["train"]) if i % 20]
@@ -212,7 +205,7 @@ class ChatbotPipeline(Pipeline):
             "parameters": sum(p.numel() for p in model.parameters()),
             "pretrained_words": found,
             "pairs": {s: st.as_dict() for s, st in stats.items()},
-            "skipped_lines": skipped,
+            "skipped_lines": {"malformed_lines": malformed} if malformed else {},
             "train_pairs": len(pairs["train"]),
             "valid_pairs": len(pairs["valid"]),
         }

@@ -18,14 +18,12 @@ from nlpsvc.classify.data import (
     Examples,
     check_trainable,
     clean,
-    parse_line,
     split_off,
 )
 from nlpsvc.classify.fasttext import FastTextClassifier
 from nlpsvc.classify.linear import LinearClassifier
 from nlpsvc.classify.metrics import evaluate, plot_confusion
 from nlpsvc.config import to_dataclass
-from nlpsvc.textio import read_lines
 from pipelines.base import Pipeline, Result, TrainContext
 
 log = logging.getLogger(__name__)
@@ -34,20 +32,12 @@ log = logging.getLogger(__name__)
 def read_split(corpus: Any, split: str) -> Examples:
     """The labelled records of one split, with bad lines skipped and counted (not fatal).
 
-    Uses the corpus's own file list and hash split, so records land in the same split as every
-    other reader puts them.
+    The corpus reader skips and counts lines without label or text (``corpus.skipped``);
+    ``clean`` then normalises labels, as ``nlpsvc eval`` does for a single file.
     """
-
-    def pairs():  # noqa: ANN202 - a generator of (labels, text)
-        for cf in corpus.files:
-            if cf.source != "labeled" or cf.split not in (None, split):
-                continue
-            for _, line in read_lines(cf.path, corpus.errors):
-                if not line.strip() or (cf.split is None and corpus.hash_split(line) != split):
-                    continue
-                yield parse_line(line, cf.format == "ft")
-
-    return clean(pairs())
+    examples = clean(corpus.labeled(split))
+    examples.skipped += corpus.skipped.records("labeled", split)
+    return examples
 
 
 def drop_unseen(examples: Examples, classes: list[str]) -> tuple[Examples, int]:
@@ -137,7 +127,8 @@ class ClassifierPipeline(Pipeline):
             "classes": classes,
             "multilabel": multilabel,
             "examples": {"train": len(train), "valid": len(valid), "test": len(test),
-                         "skipped": skipped, "unseen_label_dropped": dropped_valid + dropped_test},
+                         "skipped": skipped, "skipped_by_reason": ctx.corpus.skipped.get("labeled"),
+                         "unseen_label_dropped": dropped_valid + dropped_test},
         }
 
         def write(folder: Path) -> None:

@@ -73,6 +73,16 @@ def test_bad_dialogues_are_skipped_and_counted(trained) -> None:
     assert data["skipped_lines"] == {"malformed_lines": 1}
 
 
+def test_no_usable_dialogue_is_a_clear_error(tmp_path: Path) -> None:
+    folder = write_corpus(tmp_path / "bad", [["only one"], ["", "lonely"]], ["{broken"])
+    (folder / "dialogs.jsonl").rename(folder / "dialogs.train.jsonl")
+    ctx = TrainContext(corpus=open_corpus(folder), config={"chatbot": TINY}, out=tmp_path / "m",
+                       progress=False)
+    with pytest.raises(ValueError, match=r"no training dialogue pairs .*3 skipped "
+                       r"\(malformed 1, single_turn 2, empty_turns 1\)"):
+        ChatbotPipeline().run(ctx)
+
+
 def test_corpus_too_small_for_a_vocabulary(tmp_path: Path) -> None:
     corpus = open_corpus(write_corpus(tmp_path / "wee", [["hi", "hello"], ["yo", "hey"]]))
     ctx = TrainContext(corpus=corpus, config={"chatbot": TINY}, out=tmp_path / "m", progress=False)

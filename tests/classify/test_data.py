@@ -52,6 +52,7 @@ def test_pipeline_skips_bad_lines_and_reports_them(tmp_path: Path) -> None:
     result = ClassifierPipeline().run(ctx)
     ex = load_current(result.path.parent).manifest["metrics"]["examples"]
     assert ex["skipped"] == 3 and ex["train"] + ex["valid"] == 400 and ex["test"] == 100
+    assert ex["skipped_by_reason"] == {"malformed": 1, "missing_label": 1, "missing_text": 1}
 
 
 def test_one_class_only_is_a_clear_error(tmp_path: Path) -> None:
