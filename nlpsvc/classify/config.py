@@ -13,6 +13,7 @@ from typing import Any
 VARIANTS = ("linear", "fasttext")
 LOSSES = ("auto", "softmax", "ova")
 OPTIMIZERS = ("sgd", "adam")
+UPDATES = ("example", "batch")
 LINEAR_MODELS = ("logreg", "svm")
 
 
@@ -29,8 +30,13 @@ class ClassifierConfig:
     dim: int = 50  # embedding size
     buckets: int = 1 << 19  # hash buckets for word n-grams (rows of the embedding table)
     min_count: int = 1  # words seen fewer times get no row of their own (n-grams still hash)
+    eos: bool = True  # fastText's end-of-line word "</s>" added to every non-blank text
     lr: float = 0.5  # start learning rate, decayed linearly to 0 (fastText's schedule) for SGD
-    batch_size: int = 32  # texts per SGD step (the loss is summed, so lr keeps its meaning)
+    batch_size: int = 32  # texts per vectorised SGD step
+    # "example": fastText's per-example SGD (the output layer steps once per text, exactly;
+    # rows once per batch, hogwild-like), lr decayed per token; "batch": one step of the
+    # batch's summed loss (diverges at fastText's lr 1.0 on short texts)
+    update: str = "example"
     optimizer: str = "sgd"  # "sgd" (sparse gradients, fastText schedule) or "adam" (SparseAdam)
     loss: str = "auto"  # "softmax", "ova" (one-vs-all sigmoids) or "auto": ova if multi-label
     dropout: float = 0.0  # on the averaged text vector
@@ -43,6 +49,7 @@ class ClassifierConfig:
     linear_model: str = "svm"  # "logreg" or "svm" (LinearSVC, probabilities temperature-scaled)
     C: float = 1.0
     linear_word_ngrams: int = 2  # TF-IDF word n-grams 1..N (0: none)
+    linear_punct: bool = True  # punctuation-only tokens in the word n-grams (False: dropped)
     char_ngrams: list[int] = field(default_factory=lambda: [0, 0])  # [min, max]; [0, 0]: none
     min_df: int = 2
     max_features: int = 0  # 0: no limit
@@ -65,6 +72,7 @@ class ClassifierConfig:
             )
         _choice("loss", self.loss, LOSSES)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("update", self.update, UPDATES)
         _choice("linear_model", self.linear_model, LINEAR_MODELS)
         for name in ("epochs", "word_ngrams", "dim", "buckets", "batch_size", "min_count"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:

@@ -84,6 +84,84 @@ def sgd_step(
     return value
 
 
+@torch.no_grad()
+def example_step(
+    module: FastTextModule,
+    ids: torch.Tensor,
+    offsets: torch.Tensor,
+    bag_of: torch.Tensor,
+    inv_len: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    lr: torch.Tensor,
+    weight_decay: float = 0.0,
+    loss: str = "softmax",
+) -> torch.Tensor:
+    """fastText's per-example SGD over a batch: B steps on the output layer, one on the rows.
+
+    Summing a batch's gradient at fastText's lr gives the shared output layer (and frequent
+    rows) B examples' worth of step computed at one stale point, which diverges at lr 1.0.
+    Here the output layer takes the B updates one after the other, exactly: with
+    ``K = H H^T + 1``, example i's logits are ``base_i - sum_{j<i} lr_j K_ij g_j``, so only a
+    (B, C) recurrence runs in a loop. Its hidden gradient uses the output layer as it stood
+    before its own update (``g_i W_i``), as fastText does. Input rows are read at the start of
+    the batch and updated once (as fastText's hogwild threads do); they rarely overlap within
+    a batch. ``lr`` (B,) is each example's rate (fastText decays it per token). Returns the
+    summed loss of the batch.
+    """
+    emb, w, b = module.embedding.weight, module.output.weight, module.output.bias
+    h = F.embedding_bag(ids, emb, offsets, mode="mean")  # (B, dim)
+    p = module.dropout.p if module.training else 0.0
+    mask = None
+    if p > 0:
+        mask = (torch.rand_like(h) >= p).to(h.dtype) / (1.0 - p)  # (B, dim)
+        h = h * mask
+    base = torch.addmm(b, h, w.t()).double().numpy()  # (B, C) logits before any update
+    hd = h.double().numpy()
+    lrs = lr.double().numpy()
+    kl = (hd @ hd.T + 1.0) * lrs[None, :]  # kl[i, j] = lr_j K_ij
+    g = np.zeros_like(base)
+    rows = np.arange(len(base))
+    yn = y.numpy()
+    if loss == "softmax":
+        onehot = np.zeros_like(base)
+        onehot[rows, yn] = 1.0
+    else:
+        onehot = yn.astype(np.float64)
+    # The only sequential part: B steps on (C,) vectors, written for few numpy calls each
+    # (rows of g not yet computed are zero, so the full-row dot needs no slicing).
+    dot, exp, add = np.dot, np.exp, np.add.reduce
+    shift = base.max(1, keepdims=True)  # softmax is shift-invariant: keeps exp in range
+    base_rows, k_rows, y_rows = list(base - shift), list(kl), list(onehot)
+    for i in range(len(base)):
+        zi = base_rows[i] - dot(k_rows[i], g)
+        if loss == "softmax":
+            e = exp(zi)
+            g[i] = e / add(e) - y_rows[i]
+        else:
+            g[i] = 1.0 / (1.0 + exp(-zi - shift[i])) - y_rows[i]
+    z = base - np.tril(kl, -1) @ g
+    if loss == "softmax":
+        m = z.max(1)
+        value = float(np.sum(np.log(np.exp(z - m[:, None]).sum(1)) + m - z[rows, yn]))
+    else:
+        value = float(np.sum(np.logaddexp(0.0, z) - onehot * z))
+    gt = torch.from_numpy(g).float()  # (B, C)
+    # hidden gradients with W_i = W_0 - sum_{j<i} lr_j g_j h_j^T
+    gg = torch.from_numpy(np.tril(g @ g.T, -1) * lrs[None, :]).float()
+    grad_h = torch.addmm(gt @ w, gg, h, alpha=-1.0)  # (B, dim)
+    if mask is not None:
+        grad_h *= mask
+    if weight_decay:
+        w.mul_(1.0 - float(lrs.mean()) * weight_decay)
+    glr = gt * lr[:, None]
+    w.addmm_(glr.t(), h, alpha=-1.0)
+    b.sub_(glr.sum(0))
+    upd = torch.index_select(grad_h * (inv_len * -lr)[:, None], 0, bag_of)  # (N, dim)
+    emb.scatter_add_(0, ids[:, None].expand(-1, emb.shape[1]), upd)
+    return torch.tensor(value)
+
+
 class FastTextClassifier:
     """fit / predict_proba / save / load around ``FastTextModule``."""
 
@@ -126,7 +204,8 @@ class FastTextClassifier:
         self.loss_ = "ova" if ova else "softmax"
         rng = np.random.default_rng(cfg.seed)
 
-        self.featurizer_ = Featurizer(self.text, word_ngrams=cfg.word_ngrams, buckets=cfg.buckets)
+        self.featurizer_ = Featurizer(self.text, word_ngrams=cfg.word_ngrams, buckets=cfg.buckets,
+                                      eos=cfg.eos)
         docs = self.featurizer_.tokenizer.tokenize_many(texts)
         self.featurizer_.fit_tokens(docs, cfg.min_count)
         bags = self.featurizer_.transform_tokens(docs)
@@ -145,6 +224,9 @@ class FastTextClassifier:
         steps_per_epoch = math.ceil(n / cfg.batch_size)
         total_steps = cfg.epochs * steps_per_epoch
         step = 0
+        # fastText decays lr linearly over the tokens of all planned epochs (not over steps)
+        total_tokens = max(1, cfg.epochs * int(np.maximum(bags.lengths, 1).sum()))
+        seen = 0
         best: tuple[float, float] | None = None
         # Only rows that training texts contain ever change: snapshot those, not the table.
         used = torch.from_numpy(np.unique(np.concatenate([bags.ids, np.arange(len(
@@ -170,7 +252,17 @@ class FastTextClassifier:
                 b1 = min(b0 + cfg.batch_size, n)
                 start, stop = int(ends[b0]), int(ends[b1])
                 batch_ids, batch_offs = ids[start:stop], offs[b0:b1] - start
-                if cfg.optimizer == "sgd":
+                if cfg.optimizer == "sgd" and cfg.update == "example":
+                    toks = np.maximum(lengths[b0:b1], 1)
+                    before = seen + np.cumsum(toks) - toks
+                    seen += int(toks.sum())
+                    lrs = torch.from_numpy(
+                        cfg.lr * np.maximum(0.0, 1.0 - before / total_tokens)).float()
+                    total_loss += example_step(
+                        module, batch_ids, batch_offs, bag_of[start:stop] - b0,
+                        inv_len[b0:b1], ys[b0:b1], lr=lrs, weight_decay=cfg.weight_decay,
+                        loss=self.loss_)
+                elif cfg.optimizer == "sgd":
                     lr = cfg.lr * max(0.0, 1.0 - step / total_steps)
                     total_loss += sgd_step(
                         module, batch_ids, batch_offs, bag_of[start:stop] - b0,
@@ -332,6 +424,7 @@ class FastTextClassifier:
             "loss": self.loss_,
             "word_ngrams": self.featurizer_.word_ngrams,
             "buckets": self.featurizer_.buckets,
+            "eos": self.featurizer_.eos,
             "vocab": self.featurizer_.vocab,
             "best_epoch": self.best_epoch_,
             "history": self.history_,
@@ -348,7 +441,8 @@ class FastTextClassifier:
         self.loss_ = meta["loss"]
         self.best_epoch_, self.history_ = meta["best_epoch"], meta["history"]
         self.featurizer_ = Featurizer(text, word_ngrams=meta["word_ngrams"],
-                                      buckets=meta["buckets"], vocab=meta["vocab"])
+                                      buckets=meta["buckets"], vocab=meta["vocab"],
+                                      eos=meta.get("eos", False))
         self.module_ = FastTextModule(FastTextModuleConfig(**meta["module"]))
         self.module_.load_state_dict(torch.load(weights, weights_only=True, map_location="cpu"))
         self.module_.eval()

@@ -20,6 +20,7 @@ from nlpsvc.text import TextConfig, Tokenizer
 FNV_OFFSET = np.uint32(2166136261)
 FNV_PRIME = np.uint32(16777619)
 NGRAM_PRIME = np.uint64(116049371)
+EOS = "</s>"
 
 
 def fnv1a_32(words: list[str]) -> np.ndarray:
@@ -88,9 +89,14 @@ class Featurizer:
     """Vocabulary of words plus hashed word n-gram buckets (fastText's input layer)."""
 
     def __init__(
-        self, text: TextConfig, *, word_ngrams: int, buckets: int, vocab: list[str] | None = None
+        self, text: TextConfig, *, word_ngrams: int, buckets: int, vocab: list[str] | None = None,
+        eos: bool = False,
     ) -> None:
         self.text = text
+        # fastText ends every line with the word "</s>": a row shared by all texts (a learned
+        # offset of the text vector) that also forms an n-gram with the last word. Blank texts
+        # get none, so they stay classified from the bias alone.
+        self.eos = eos
         self.tokenizer = Tokenizer(text)
         self.word_ngrams = word_ngrams
         self.buckets = buckets
@@ -110,6 +116,8 @@ class Featurizer:
         counts: Counter[str] = Counter()
         for d in docs:
             counts.update(d)
+            if self.eos and d:
+                counts[EOS] += 1
         kept = [(c, w) for w, c in counts.items() if c >= min_count]
         self.vocab = [w for _, w in sorted(kept, key=lambda cw: (-cw[0], cw[1]))]
         self.index = {w: i for i, w in enumerate(self.vocab)}
@@ -119,6 +127,9 @@ class Featurizer:
         return self.transform_tokens(self.tokenizer.tokenize_many(texts))
 
     def transform_tokens(self, docs: list[list[str]]) -> Bags:
+        empty = np.fromiter((not d for d in docs), dtype=bool, count=len(docs))
+        if self.eos:
+            docs = [[*d, EOS] if d else d for d in docs]
         lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
         local: dict[str, int] = {}
         codes = np.fromiter(
@@ -144,4 +155,4 @@ class Featurizer:
         order = np.argsort(doc, kind="stable")
         counts = np.bincount(doc, minlength=len(docs))
         offsets = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
-        return Bags(ids[order], offsets, lengths == 0)
+        return Bags(ids[order], offsets, empty)

@@ -9,6 +9,7 @@ Multi-label data is fitted one-vs-rest. Saved with joblib, loaded only from a ha
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import joblib
@@ -36,8 +37,25 @@ class TokenJoiner:
         return " ".join(self.tokenizer(text))
 
 
-def _identity(tokens: list[str]) -> list[str]:
-    return tokens
+class WordTokens:
+    """Tokenizer for the word n-grams: nlpsvc tokens, optionally without punctuation-only ones.
+
+    Punctuation tokens (quote markers, ASCII art, signatures) are noise in long posts such as
+    20 Newsgroups; whether to drop them is a setting selected on validation (picklable).
+    """
+
+    def __init__(self, tokenizer: Tokenizer, punct: bool) -> None:
+        self.tokenizer = tokenizer
+        self.punct = punct
+
+    def __call__(self, text: str) -> list[str]:
+        tokens = self.tokenizer(text)
+        if self.punct:
+            return tokens
+        return [t for t in tokens if not _PUNCT.fullmatch(t)]
+
+
+_PUNCT = re.compile(r"[^\w]+")
 
 
 class LinearClassifier:
@@ -55,7 +73,8 @@ class LinearClassifier:
         parts = []
         if cfg.linear_word_ngrams:
             parts.append(("word", TfidfVectorizer(
-                tokenizer=tok, token_pattern=None, ngram_range=(1, cfg.linear_word_ngrams),
+                tokenizer=WordTokens(tok, cfg.linear_punct), token_pattern=None,
+                ngram_range=(1, cfg.linear_word_ngrams),
                 **common)))
         if cfg.char_ngrams[1]:
             parts.append(("char", TfidfVectorizer(

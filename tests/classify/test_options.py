@@ -1,4 +1,4 @@
-"""Optional training paths: Adam, word2vec initialisation of the word rows."""
+"""Optional training paths and settings: Adam, word2vec init, end-of-line row, punctuation."""
 
 from __future__ import annotations
 
@@ -66,3 +66,25 @@ def test_pretrained_missing_is_skipped_and_wrong_size_is_an_error(tmp_path: Path
     with pytest.raises(ValueError, match="size 7.*classifier.dim=7"):
         FastTextClassifier(cfg, TextConfig()).fit(texts, labels, classes=classes,
                                                   multilabel=False)
+
+
+def test_linear_punct_false_drops_punctuation_only_tokens() -> None:
+    from nlpsvc.classify.linear import WordTokens
+    from nlpsvc.text import Tokenizer
+
+    text = "> > Re: it's 3.5 -- ok?!"
+    kept = WordTokens(Tokenizer(), punct=True)(text)
+    dropped = WordTokens(Tokenizer(), punct=False)(text)
+    assert ">" in kept and "?" in kept
+    assert dropped == [t for t in kept if any(c.isalnum() or c == "_" for c in t)]
+    assert "it's" in dropped and "re" in dropped
+
+
+def test_eos_row_is_in_every_non_blank_bag() -> None:
+    from nlpsvc.classify.features import EOS, Featurizer
+
+    f = Featurizer(TextConfig(), word_ngrams=1, buckets=10, eos=True).fit(["a b", "b"])
+    bags = f.transform(["a", "", "zz"])
+    eos = f.index[EOS]
+    assert bags.lengths.tolist() == [2, 0, 1] and bags.empty.tolist() == [False, True, False]
+    assert bags.ids.tolist() == [f.index["a"], eos, eos]

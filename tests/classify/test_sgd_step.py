@@ -1,4 +1,4 @@
-"""The hand-written SGD step equals autograd's gradient step on the same module."""
+"""The hand-written SGD steps equal autograd's gradient steps on the same module."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nlpsvc.classify.fasttext import sgd_step
+from nlpsvc.classify.fasttext import example_step, sgd_step
 from nlpsvc.classify.model import FastTextModule, FastTextModuleConfig
 
 
@@ -44,5 +44,55 @@ def test_sgd_step_matches_autograd(loss: str) -> None:
         ref.output.weight -= lr * (ref.output.weight.grad + wd * ref.output.weight)
         ref.output.bias -= lr * ref.output.bias.grad
     assert torch.allclose(value, expected.detach(), atol=1e-5)
+    for a, b in zip(module.state_dict().values(), ref.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("loss", ["softmax", "ova"])
+def test_example_step_matches_per_example_autograd(loss: str) -> None:
+    """example_step = fastText's per-example SGD on the output layer (one autograd step per
+    text, in order, each with its own lr), with the input rows read at the start of the batch
+    and their per-example updates summed (hogwild)."""
+    torch.manual_seed(1)
+    module = FastTextModule(FastTextModuleConfig(num_rows=30, dim=6, num_classes=4))
+    with torch.no_grad():
+        module.embedding.weight.normal_()
+        module.output.weight.normal_()
+        module.output.bias.normal_()
+    ref = copy.deepcopy(module)
+    ids = torch.tensor([1, 2, 2, 5, 1, 7, 9, 3, 1])
+    lengths = torch.tensor([3, 0, 4, 2])
+    offsets = torch.cumsum(lengths, 0) - lengths
+    bag_of = torch.repeat_interleave(torch.arange(4), lengths)
+    inv_len = 1.0 / lengths.clamp(min=1).float()
+    y = torch.tensor([2, 0, 3, 3]) if loss == "softmax" else torch.tensor(
+        [[0, 1, 1, 0], [0, 0, 0, 0], [1, 0, 0, 1], [0, 0, 1, 0]], dtype=torch.float32)
+    lr = torch.tensor([0.9, 0.8, 0.7, 0.6])
+
+    value = example_step(module, ids, offsets, bag_of, inv_len, y, lr=lr, loss=loss)
+
+    with torch.no_grad():
+        hidden = ref.embedding(ids, offsets)  # rows as they stood before the batch
+    row_update = torch.zeros_like(ref.embedding.weight)
+    expected = torch.zeros(())
+    for i in range(4):
+        h = hidden[i : i + 1].clone().requires_grad_(True)
+        logits = ref.output(h)
+        if loss == "softmax":
+            value_i = F.cross_entropy(logits, y[i : i + 1], reduction="sum")
+        else:
+            value_i = F.binary_cross_entropy_with_logits(logits, y[i : i + 1], reduction="sum")
+        ref.output.zero_grad()
+        value_i.backward()
+        expected += value_i.detach()
+        with torch.no_grad():
+            for p in ref.output.parameters():
+                p -= lr[i] * p.grad
+            bag = ids[offsets[i] : offsets[i] + lengths[i]]
+            row_update.index_add_(0, bag, (-lr[i] * h.grad / max(len(bag), 1)).expand(
+                len(bag), -1))
+    with torch.no_grad():
+        ref.embedding.weight += row_update
+    assert torch.allclose(value, expected, atol=1e-4)
     for a, b in zip(module.state_dict().values(), ref.state_dict().values(), strict=True):
         assert torch.allclose(a, b, atol=1e-5)

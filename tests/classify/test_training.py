@@ -135,3 +135,20 @@ def test_multilabel_lines_train_one_vs_all(tmp_path: Path) -> None:
     assert ((probs >= 0) & (probs <= 1)).all()
     metrics = json.loads((result.path / "manifest.json").read_text())["metrics"]
     assert metrics["multilabel"] is True and metrics["accuracy"] > 0.4
+
+
+def test_fasttext_lr_one_does_not_diverge(trec_test) -> None:
+    """fastText's own lr 1.0 trains (summed mini-batch steps diverged there in epoch 1)."""
+    rows = read_trec("train_5500.label", 1500)
+    texts, labels = [t for _, t in rows], [[lab] for lab, _ in rows]
+    classes = sorted({lab for lab, _ in rows})
+    cfg = ClassifierConfig(**{**TINY, "lr": 1.0, "batch_size": 32, "epochs": 5, "dim": 50,
+                              "word_ngrams": 2})
+    model = FastTextClassifier(cfg, TextConfig()).fit(texts, labels, classes=classes,
+                                                      multilabel=False)
+    # never above the loss of uniform guessing, log(6) = 1.79: no blow-up, finite or not
+    assert all(r["train_loss"] < 1.8 for r in model.history_), model.history_
+    assert model.history_[-1]["train_loss"] < model.history_[0]["train_loss"]
+    probs, _ = model.predict_proba([t for _, t in trec_test])
+    acc = float(np.mean(np.array(classes)[probs.argmax(1)] == [lab for lab, _ in trec_test]))
+    assert acc > majority_rate(trec_test) + 0.4, acc
