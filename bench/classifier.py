@@ -43,7 +43,7 @@ FT_GRID = [{"lr": lr, "wordNgrams": n, "epoch": e}
 # Ours gets fastText's grid, point for point (no early stopping: the epoch count is tuned).
 OURS_GRID = [{"lr": g["lr"], "word_ngrams": g["wordNgrams"], "epochs": g["epoch"]}
              for g in FT_GRID]
-OURS_FIXED = {"dim": DIM, "buckets": BUCKETS, "patience": 0, "batch_size": 32}
+OURS_FIXED = {"dim": DIM, "buckets": BUCKETS, "patience": 0, "batch_size": 64}
 LINEAR_GRID = [{"C": c, "linear_punct": punct} for c in (0.3, 1.0, 3.0) for punct in (True, False)
                ] + [{"C": 1.0, "char_ngrams": [2, 5]}]
 # 20 Newsgroups (long posts, 2 cores shared): the low-lr, short and char-n-gram settings are
