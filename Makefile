@@ -7,8 +7,9 @@ corpus  ?= corpora/demo
 models  ?= models
 port    ?= 8000
 host    ?= 127.0.0.1
-WORKERS ?= 2
-THREADS ?= 4
+# one sync worker per core: /score is CPU-bound, threads only add GIL hand-offs (BENCHMARKS.md)
+WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+THREADS ?= 1
 # make train corpus=PATH [only=ngram,embeddings] [config=FILE] [set="text.tokenizer=whitespace ngram.order=5"]
 TRAIN_ARGS = $(if $(only),--only $(only)) $(if $(config),--config $(config)) \
              $(foreach s,$(set),--set $(s)) $(if $(errors),--errors $(errors))

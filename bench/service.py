@@ -27,7 +27,10 @@ from bench.report import table, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
-WORKERS, THREADS = 2, 4
+# The service's defaults (nlpsvc serve / make serve): one sync worker per core; env overrides
+# compare other settings (both apps always run with the same ones).
+WORKERS = int(os.environ.get("BENCH_WORKERS", os.cpu_count() or 2))
+THREADS = int(os.environ.get("BENCH_THREADS", 1))
 CONNECTIONS, DURATION_S, ROUNDS = 8, 15, 2
 SENTENCE = "Alice was beginning to get very tired of sitting by her sister on the bank"
 
@@ -183,7 +186,8 @@ def main() -> None:
         text, summary = bench_throughput(tmp_path / "ngram")
         make_run_s = None if os.environ.get("BENCH_SKIP_MAKE_RUN") else bench_make_run(tmp_path)
     body = (
-        f"gunicorn `-w {WORKERS} --threads {THREADS} -k gthread` for both apps; load: "
+        f"gunicorn `-w {WORKERS} --threads {THREADS} -k {'gthread' if THREADS > 1 else 'sync'}`"
+        " (the `nlpsvc serve` defaults on this machine) for both apps; load: "
         f"`wrk -t1 -c{CONNECTIONS} -d{DURATION_S}s --latency`, one-sentence JSON body "
         f"(`{{\"text\": \"{SENTENCE[:30]}…\"}}`), {ROUNDS} alternating rounds after a 2 s "
         "warm-up; /score uses the demo corpus's 3-gram mkn model. Server and load generator "

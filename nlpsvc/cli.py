@@ -373,8 +373,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="models (every set in it) or models/<corpus>")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", 2)))
-    p.add_argument("--threads", type=int, default=int(os.environ.get("THREADS", 4)))
+    # One sync worker per core (CPU-bound requests; threads only add GIL hand-offs).
+    p.add_argument("--workers", type=int,
+                   default=int(os.environ.get("WORKERS") or os.cpu_count() or 2),
+                   help="gunicorn worker processes (default: env WORKERS, else one per core)")
+    p.add_argument("--threads", type=int, default=int(os.environ.get("THREADS") or 1),
+                   help="threads per worker; >1 uses gthread workers (default: env THREADS, 1)")
     p.add_argument("--timeout", type=int, default=60, help="worker timeout, seconds")
     p.add_argument("--default-model", metavar="NAME",
                    help="model set used when a request names none")

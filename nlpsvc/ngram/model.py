@@ -33,6 +33,10 @@ FORMAT = "nlpsvc-ngram"
 FORMAT_VERSION = 1
 HEADER = "header.json"
 BATCH_SENTENCES = 4096  # evaluate() scores this many sentences per vectorised batch
+# score_batch inputs up to this many positions (tokens + markers) take the list-based path:
+# the vectorised pass costs ~40 numpy calls (~100 us) whatever the size, which dominates a
+# one-sentence /score request; the list path costs ~1 us per position (crossover measured).
+SMALL_POSITIONS = 64
 
 
 @dataclass
@@ -89,9 +93,9 @@ class NgramModel:
             raise ValueError(f"vocabulary must start with {SPECIALS}, got {words[:3]}")
         self.words = list(words)
         self.V = len(words)
-        self.keys = keys  # keys[0] is None: unigrams are indexed by word id
-        self.lp = logprob
-        self.bo = backoff  # len(order - 1)
+        self.keys = [_plain(k) for k in keys]  # keys[0] is None: unigrams are indexed by id
+        self.lp = [_plain(a) for a in logprob]
+        self.bo = [_plain(a) for a in backoff]  # len(order - 1)
         self.missing_backoff = float(missing_backoff)
         self.proper = bool(proper)
         self.smoothing = smoothing
@@ -99,6 +103,7 @@ class NgramModel:
         self._index = {w: i for i, w in enumerate(self.words)}
         self._vocab: Vocabulary | None = None
         self._keys_nd: list[np.ndarray] | None = None
+        self.small_positions = SMALL_POSITIONS  # 0 forces the vectorised path (tests)
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -323,6 +328,9 @@ class NgramModel:
                 raise TypeError("score_batch expects token lists, not strings")
         if not sentences:
             return []
+        n_pos = sum(map(len, sentences)) + len(sentences) * (bos + eos)
+        if n_pos <= self.small_positions:
+            return self._score_small(sentences, per_token, bos, eos)
         ids, hist, full = self._encode(sentences, bos, eos)
         lp, matched = self._score_ids(ids, hist)
         scored = hist > 0 if bos else np.ones(ids.size, dtype=bool)  # <s> is context only
@@ -349,6 +357,72 @@ class NgramModel:
                 ]
                 j += n
             out.append(SentenceScore(total, n, int(oovs[i]), ppl, toks))
+        return out
+
+    def _score_small(
+        self, sentences: list[Sequence[str]], per_token: bool, bos: bool, eos: bool
+    ) -> list[SentenceScore]:
+        """``score_batch`` for a few short sentences, in Python lists: the same rules and the
+        same float operations in the same order as ``_score_ids`` + ``np.bincount`` (a
+        sequential sum from 0.0), so bit-identical results without the arrays' fixed cost."""
+        N, V = self.order, self.V
+        get = self._index.get
+        ids: list[int] = []
+        hist: list[int] = []
+        spans = []
+        for s in sentences:
+            start = len(ids)
+            if bos:
+                ids.append(BOS_ID)
+            ids.extend([get(t, UNK_ID) for t in s])
+            if eos:
+                ids.append(EOS_ID)
+            hist.extend(range(len(ids) - start))
+            spans.append((start, len(ids)))
+        T = len(ids)
+        # rows[o-1][t]: row of the o-gram ending at t (-1 if absent), as idx in _score_ids
+        rows = [ids]
+        for o in range(2, N + 1):
+            prev = rows[-1]
+            cur = [-1] * T
+            keys = self.keys[o - 1]
+            at = [t for t in range(1, T) if prev[t - 1] >= 0 and hist[t] >= o - 1]
+            if at and keys.shape[0]:
+                q = [prev[t - 1] * V + ids[t] for t in at]
+                pos = np.searchsorted(keys, q)
+                np.minimum(pos, keys.shape[0] - 1, out=pos)
+                for t, p, k, want in zip(at, pos.tolist(), keys[pos].tolist(), q, strict=True):
+                    if k == want:
+                        cur[t] = p
+            rows.append(cur)
+        lps, bos_t, missing = self.lp, self.bo, self.missing_backoff
+        lp = [0.0] * T
+        matched = [1] * T
+        for t in range(T):  # <s> positions too (unused, as in _score_ids)
+            m = 1
+            while m < N and rows[m][t] >= 0:
+                m += 1
+            x = float(lps[m - 1][rows[m - 1][t]])
+            for L in range(m, min(hist[t], N - 1) + 1):  # contexts longer than the match's
+                c = rows[L - 1][t - 1]
+                x += float(bos_t[L - 1][c]) if c >= 0 else missing
+            lp[t], matched[t] = x, m
+        out = []
+        for s, (start, end) in zip(sentences, spans, strict=True):
+            first = start + bos  # <s> is context only
+            total = 0.0
+            for t in range(first, end):
+                total += lp[t]
+            n = end - first
+            n_oov = sum(1 for t in range(first, end) if ids[t] == UNK_ID)
+            toks = None
+            if per_token:
+                names = [*s, EOS] if eos else list(s)
+                toks = [
+                    TokenScore(name, lp[t], matched[t], ids[t] == UNK_ID)
+                    for name, t in zip(names, range(first, end), strict=True)
+                ]
+            out.append(SentenceScore(total, n, n_oov, self._perplexity(total, n), toks))
         return out
 
     def _perplexity(self, total: float, n: int) -> float | None:
@@ -500,7 +574,7 @@ class NgramModel:
                 f"{d}: format {header.get('format')!r} v{header.get('format_version')!r}, "
                 f"this nlpsvc reads {FORMAT} v{FORMAT_VERSION}"
             )
-        mode = "r" if mmap else None
+        mode = "r" if mmap else None  # mapped arrays become plain views in __init__
         N = int(header["order"])
         lp, bo, keys = [], [], [None]
         for o in range(1, N + 1):
@@ -542,6 +616,13 @@ class NgramModel:
         from nlpsvc.ngram.arpa import read_arpa
 
         return cls.from_tables(read_arpa(path))
+
+
+def _plain(a: np.ndarray | None) -> np.ndarray | None:
+    """A plain-ndarray view of a memory-mapped array: the same file-backed pages (shared by
+    workers), without ``np.memmap``'s Python-level ``__array_finalize__``/``__getitem__`` on
+    every slice and index (~30 us per ``score_batch``)."""
+    return a.view(np.ndarray) if isinstance(a, np.memmap) else a
 
 
 def _child(keys: np.ndarray, parent: int, word: int, V: int) -> int:

@@ -2,15 +2,23 @@
 
 Each worker builds its own app, so models are loaded once per worker process at start-up
 (n-gram arrays and gensim vectors are memory-mapped, so workers share their pages).
+
+Defaults: one sync worker per core, no threads. Requests are CPU-bound Python, so threads only
+add GIL hand-offs: on 2 cores, 2 x 4 gthread served /score no faster than 2 x 1 sync, with a
+3x worse p99 and erratic rounds (BENCHMARKS.md, service section).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from nlpsvc.service import create_app
+
+DEFAULT_WORKERS = os.cpu_count() or 2
+DEFAULT_THREADS = 1
 
 
 class _Gunicorn(BaseApplication):
@@ -32,8 +40,8 @@ def serve(
     models: str,
     host: str = "127.0.0.1",
     port: int = 8000,
-    workers: int = 2,
-    threads: int = 4,
+    workers: int = DEFAULT_WORKERS,
+    threads: int = DEFAULT_THREADS,
     default_model: str | None = None,
     timeout: int = 60,
 ) -> None:

@@ -197,6 +197,43 @@ def test_single_query_logprob_equals_batch_scoring(smoothing, order, tmp_path):
         assert n_inf > 0  # the -inf paths were exercised
 
 
+@pytest.mark.parametrize("smoothing", ["mkn", "kn", "mle", "stupid_backoff", "katz",
+                                       "witten_bell", "absolute"])
+@pytest.mark.parametrize("order", [1, 2, 3, 5])
+def test_small_input_path_is_bit_identical_to_vectorised(smoothing, order, tmp_path):
+    """Short inputs take the list-based path; every figure equals the vectorised path's
+    exactly (==, not approx): OOVs, -inf (MLE), empty sentences, bos/eos off, mapped model."""
+    rng = random.Random(order * 31 + len(smoothing))
+    sents = [[rng.choice(WORDS[:4]) for _ in range(rng.randint(1, 9))] for _ in range(60)]
+    params: dict = {"discount_fallback": (0.5, 1, 1.5)} if smoothing == "mkn" else {}
+    if smoothing in ("kn", "absolute"):
+        params = {"discount_fallback": 0.5}
+    train(sents, order=order, smoothing=smoothing, **params).save(tmp_path / "m")
+    lm = NgramModel.load(tmp_path / "m")
+    probe = [[rng.choice(WORDS + ["qq", "zz9"]) for _ in range(rng.randint(0, 12))]
+             for _ in range(300)]
+    checked = 0
+    for i in range(0, len(probe), 3):
+        batch = probe[i:i + rng.randint(1, 3)]
+        for per_token in (False, True):
+            for bos, eos in ((True, True), (False, True), (True, False), (False, False)):
+                lm.small_positions = 10_000
+                small = lm.score_batch(batch, per_token=per_token, bos=bos, eos=eos)
+                lm.small_positions = 0
+                vec = lm.score_batch(batch, per_token=per_token, bos=bos, eos=eos)
+                assert [s.to_dict() for s in small] == [v.to_dict() for v in vec]
+                for s, v in zip(small, vec, strict=True):  # same Python types too (JSON)
+                    assert type(s.log10_prob) is type(v.log10_prob) is float
+                    assert all(type(a.oov) is type(b.oov) is bool and
+                               type(a.ngram_order) is type(b.ngram_order) is int
+                               for a, b in zip(s.per_token or [], v.per_token or [],
+                                               strict=True))
+                checked += 1
+    assert checked > 100
+    lm.small_positions = 64  # the default picks by size: one short sentence is "small"
+    assert lm.score(["a", "b"]).to_dict() == lm.score_batch([["a", "b"]] * 40)[0].to_dict()
+
+
 @settings(max_examples=25, deadline=None)
 @given(corpora, st.integers(1, 4), st.sampled_from(["mkn", "kn", "absolute"]),
        st.sampled_from([None, [0, 1]]))
@@ -268,7 +305,9 @@ def small_lm() -> NgramModel:
 def test_save_load_round_trip_is_identical(small_lm, tmp_path):
     small_lm.save(tmp_path / "m")
     lm = NgramModel.load(tmp_path / "m")
-    assert isinstance(lm.lp[1], np.memmap)
+    # plain ndarray views of the mapped files (no np.memmap per-index overhead), still mapped
+    assert type(lm.lp[1]) is np.ndarray and isinstance(lm.lp[1].base, np.memmap)
+    assert type(lm.keys[2]) is np.ndarray and not lm.keys[2].flags.writeable
     for a, b in zip(small_lm.lp + small_lm.bo, lm.lp + lm.bo, strict=True):
         assert np.array_equal(a, b)
     assert all(np.array_equal(a, b) for a, b in zip(small_lm.keys[1:], lm.keys[1:], strict=True))
