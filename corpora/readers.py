@@ -40,7 +40,6 @@ file and line unless ``errors="replace"`` (SPEC §2).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import tomllib
@@ -52,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from nlpsvc.text import TextConfig, Tokenizer
-from nlpsvc.textio import TextFileError, read_lines, strip_compression
+from nlpsvc.textio import TextFileError, parse_dialog_line, read_lines, strip_compression
 
 log = logging.getLogger(__name__)
 
@@ -447,26 +446,8 @@ def _parse_labeled(fmt: str, line: str) -> tuple[list[str] | None, str, str]:
 
 def _parse_dialog(fmt: str, line: str) -> tuple[list[str] | None, str]:
     """(stripped turns, empty ones kept, or None when malformed; expected form) of one line."""
-    if fmt == "tsv":
-        prompt, tab, reply = line.partition("\t")
-        return ([prompt.strip(), reply.strip()] if tab else None), "'prompt<TAB>reply'"
-    if fmt == "jsonl":
-        return _jsonl_turns(line), '{"turns": ["...", "..."]}'
-    parts = [t.strip() for t in line.split("__eou__")]  # DailyDialog: each turn ends in __eou__
-    if len(parts) > 1 and not parts[-1]:
-        parts.pop()
-    return parts, "turns separated by __eou__"
-
-
-def _jsonl_turns(line: str) -> list[str] | None:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    turns = obj.get("turns") if isinstance(obj, dict) else None
-    if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
-        return None
-    return [t.strip() for t in turns]
+    expected = {"tsv": "'prompt<TAB>reply'", "jsonl": '{"turns": ["...", "..."]}'}
+    return parse_dialog_line(fmt, line), expected.get(fmt, "turns separated by __eou__")
 
 
 def _check_split(split: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import json
 import lzma
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -56,3 +57,35 @@ def read_lines(path: str | Path, errors: str = "strict") -> Iterator[tuple[int, 
                     "(fix the file, or read it with --errors replace)"
                 ) from None
             yield lineno, line.rstrip("\r\n")
+
+
+DIALOG_FORMATS = ("tsv", "jsonl", "dailydialog")
+
+
+def parse_dialog_line(fmt: str, line: str) -> list[str] | None:
+    """Stripped turns of one dialogue-file line, empty turns kept; None when malformed.
+
+    ``tsv``: ``prompt<TAB>reply``; ``jsonl``: ``{"turns": [...]}``; ``dailydialog``: turns
+    each ending in ``__eou__``. One parser for the corpus reader and ``nlpsvc eval``, so both
+    read a dialogue file the same way.
+    """
+    if fmt == "tsv":
+        prompt, tab, reply = line.partition("\t")
+        return [prompt.strip(), reply.strip()] if tab else None
+    if fmt == "jsonl":
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            return None
+        turns = obj.get("turns") if isinstance(obj, dict) else None
+        if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
+            return None
+        return [t.strip() for t in turns]
+    if fmt == "dailydialog":
+        parts = [t.strip() for t in line.split("__eou__")]
+        if len(parts) > 1 and not parts[-1]:  # the line ends with __eou__
+            parts.pop()
+        return parts
+    raise ValueError(
+        f"unknown dialogue format {fmt!r}; expected one of {', '.join(DIALOG_FORMATS)}"
+    )

@@ -7,13 +7,13 @@ Batches are made lazily, one at a time, from id lists (never all up front).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
 
 from nlpsvc.chatbot.vocab import EOS_ID, PAD_ID, SEP, SOS_ID, Vocab
+from nlpsvc.textio import parse_dialog_line  # noqa: F401 - re-exported for the chatbot API
 
 Pair = tuple[list[str], list[str]]  # (source tokens, target tokens)
 
@@ -144,24 +144,3 @@ def batches(
         groups = [idx[i: i + batch_size] for i in range(0, len(idx), batch_size)]
         for g in torch.randperm(len(groups), generator=generator).tolist():
             yield collate([data[j] for j in groups[g]])
-
-
-def parse_dialog_line(fmt: str, line: str) -> list[str] | None:
-    """Turns of one raw dialogue-file line (``tsv``, ``jsonl`` or ``dailydialog``), empty turns
-    kept (``make_pairs`` skips and counts them); None when the line is malformed."""
-    if fmt == "tsv":
-        prompt, tab, reply = line.partition("\t")
-        return [prompt.strip(), reply.strip()] if tab else None
-    if fmt == "jsonl":
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            return None
-        turns = obj.get("turns") if isinstance(obj, dict) else None
-        if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
-            return None
-        return [t.strip() for t in turns]
-    if fmt == "dailydialog":
-        parts = [t.strip() for t in line.split("__eou__")]
-        return parts[:-1] if parts and not parts[-1] else parts  # the line ends with __eou__
-    raise ValueError(f"unknown dialogue format {fmt!r}")

@@ -20,11 +20,11 @@ from nlpsvc.chatbot.data import (
     batches,
     encode_pairs,
     make_pairs,
-    parse_dialog_line,
 )
 from nlpsvc.chatbot.decode import Constraints, beam_search
 from nlpsvc.chatbot.model import Seq2Seq
 from nlpsvc.chatbot.vocab import PAD_ID
+from nlpsvc.textio import parse_dialog_line, read_lines
 
 
 def masked_nll(
@@ -112,15 +112,14 @@ def evaluate_file(bot: Any, path: Path, beam: int = 1) -> dict[str, Any]:
     name = path.name.lower().removesuffix(".gz")
     fmt = "tsv" if name.endswith(".tsv") else "jsonl" if name.endswith(".jsonl") else "dailydialog"
     dialogs, bad = [], 0
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            turns = parse_dialog_line(fmt, line.rstrip("\n"))
-            if turns is None:
-                bad += 1
-            else:
-                dialogs.append(turns)
+    for _, line in read_lines(path):  # compressed files too, bad bytes named by line
+        if not line.strip():
+            continue
+        turns = parse_dialog_line(fmt, line)
+        if turns is None:
+            bad += 1
+        else:
+            dialogs.append(turns)
     stats = PairStats()
     pairs = make_pairs(dialogs, bot.tokenizer, LengthLimits(bot.max_src_len, bot.max_tgt_len),
                        context_turns=bot.context_turns, stats=stats)
