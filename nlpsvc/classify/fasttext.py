@@ -32,6 +32,19 @@ META = "fasttext.json"
 PREDICT_CHUNK = 4096
 
 
+def _hidden(
+    module: FastTextModule, ids: torch.Tensor, offsets: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Mean of each bag's rows, with inverted dropout in training; the mask is returned so the
+    hand-written backward pass scales the hidden gradient the same way."""
+    h = F.embedding_bag(ids, module.embedding.weight, offsets, mode="mean")  # (B, dim)
+    p = module.dropout.p if module.training else 0.0
+    if p <= 0:
+        return h, None
+    mask = (torch.rand_like(h) >= p).to(h.dtype) / (1.0 - p)  # (B, dim)
+    return h * mask, mask
+
+
 @torch.no_grad()
 def sgd_step(
     module: FastTextModule,
@@ -55,12 +68,7 @@ def sgd_step(
     Returns the summed loss of the batch before the step.
     """
     emb, w, b = module.embedding.weight, module.output.weight, module.output.bias
-    h = F.embedding_bag(ids, emb, offsets, mode="mean")  # (B, dim)
-    p = module.dropout.p if module.training else 0.0
-    mask = None
-    if p > 0:
-        mask = (torch.rand_like(h) >= p).to(h.dtype) / (1.0 - p)  # (B, dim)
-        h = h * mask
+    h, mask = _hidden(module, ids, offsets)  # (B, dim), dropout mask or None
     logits = torch.addmm(b, h, w.t())  # (B, C)
     if loss == "softmax":
         logp = torch.log_softmax(logits, 1)
@@ -110,12 +118,7 @@ def example_step(
     summed loss of the batch.
     """
     emb, w, b = module.embedding.weight, module.output.weight, module.output.bias
-    h = F.embedding_bag(ids, emb, offsets, mode="mean")  # (B, dim)
-    p = module.dropout.p if module.training else 0.0
-    mask = None
-    if p > 0:
-        mask = (torch.rand_like(h) >= p).to(h.dtype) / (1.0 - p)  # (B, dim)
-        h = h * mask
+    h, mask = _hidden(module, ids, offsets)  # (B, dim), dropout mask or None
     # float64 for the recurrence: exp stays finite for any logit gap a sane model reaches
     base = torch.addmm(b, h, w.t()).numpy().astype(np.float64)  # (B, C) before any update
     hd = h.numpy()
