@@ -6,8 +6,13 @@ Files of an embeddings artifact:
   fastText) saved with ``sep_limit=0``, so every array is its own ``.npy`` and
   ``KeyedVectors.load(path, mmap="r")`` memory-maps them: N server processes share one copy.
   (gensim's default keeps arrays under 10 MB inside the pickle, where mmap cannot reach them.)
-  fastText recomposes its in-vocabulary vectors at load time (gensim does not save them); its
+  gensim recomposes fastText's in-vocabulary vectors at load time (it does not save them); its
   big n-gram bucket array stays mapped.
+* ``vectors.unit.npy`` — the vectors with unit rows (float32, row i = word i), memory-mapped:
+  exact cosine search is one faiss inner-product scan over it (``faiss.knn``), with gensim's
+  ``most_similar`` rules. Artifacts written before it existed fall back to gensim's search.
+* ``vectors.words.npy`` — fastText only: the in-vocabulary vectors as trained, mapped over the
+  copy gensim recomposes at load, so workers share them instead of holding one each.
 * ``ann.faiss`` — optional approximate index (see ``index.py``).
 
 The pickle inside ``vectors.kv`` is only ever loaded from a hash-checked artifact.
@@ -32,6 +37,8 @@ from nlpsvc.text import TextConfig, Tokenizer
 log = logging.getLogger(__name__)
 
 VECTORS = "vectors.kv"
+UNIT = "vectors.unit.npy"
+WORDS = "vectors.words.npy"
 
 
 class UnknownWord(KeyError):
@@ -52,16 +59,41 @@ class Neighbour:
 
 
 def save_vectors(kv: KeyedVectors, folder: str | Path) -> Path:
-    """Save so that every array is a separate, memory-mappable ``.npy`` file."""
-    path = Path(folder) / VECTORS
+    """Save so that every array is a separate, memory-mappable ``.npy`` file, plus the
+    unit-row matrix exact search scans (and fastText's in-vocabulary vectors)."""
+    from nlpsvc.embeddings.index import normalized
+
+    folder = Path(folder)
+    path = folder / VECTORS
     kv.save(str(path), sep_limit=0)
+    np.save(folder / UNIT, normalized(kv.vectors))
+    if isinstance(kv, FastTextKeyedVectors):
+        np.save(folder / WORDS, np.ascontiguousarray(kv.vectors, dtype=np.float32))
     return path
 
 
-def load_vectors(path: str | Path, mmap: str | None = "r") -> KeyedVectors:
+def load_vectors(path: str | Path, mmap: str | None = "r",
+                 words: str | Path | None = None) -> KeyedVectors:
     kv = KeyedVectors.load(str(path), mmap=mmap)
+    if words is not None and isinstance(kv, FastTextKeyedVectors):
+        stored = np.load(words, mmap_mode=mmap)
+        if stored.shape == kv.vectors.shape:
+            kv.vectors = stored  # the recomposed private copy is freed
+        else:
+            log.warning("%s has shape %s, not %s: ignored", words, stored.shape,
+                        kv.vectors.shape)
     kv.fill_norms()  # once here, not on the first request
     return kv
+
+
+def load_unit(path: str | Path, kv: KeyedVectors, mmap: str | None = "r") -> np.ndarray | None:
+    """The stored unit-row matrix, or None (with a warning) when it does not fit ``kv``."""
+    unit = np.load(path, mmap_mode=mmap)
+    if unit.shape != (len(kv), kv.vector_size) or unit.dtype != np.float32:
+        log.warning("%s is %s %s, not (%d, %d) float32: exact search falls back to gensim",
+                    path, unit.shape, unit.dtype, len(kv), kv.vector_size)
+        return None
+    return unit
 
 
 class EmbeddingModel:
@@ -72,11 +104,13 @@ class EmbeddingModel:
     """
 
     def __init__(
-        self, kv: KeyedVectors, text: TextConfig | None = None, index: AnnIndex | None = None
+        self, kv: KeyedVectors, text: TextConfig | None = None, index: AnnIndex | None = None,
+        unit: np.ndarray | None = None,
     ) -> None:
         self.kv = kv
         self.tokenizer = Tokenizer(text or TextConfig())
         self.index = index
+        self.unit = unit  # unit rows for exact search; None: gensim's most_similar
 
     @property
     def subwords(self) -> bool:
@@ -116,19 +150,26 @@ class EmbeddingModel:
     ) -> tuple[list[Neighbour], bool]:
         """Nearest words to the mean of ``positive`` minus ``negative`` (cosine, gensim's rule).
 
-        The query words themselves are never returned. Exact unless an index is loaded.
+        The query words themselves are never returned. Exact unless an index is loaded: one
+        faiss inner-product scan over the stored unit rows (``faiss.knn``, no copy of the
+        mapped matrix), or gensim's ``most_similar`` for artifacts without them.
         """
         negative = negative or []
         keys, oov = self._resolve(list(positive) + list(negative), where)
         pos, neg = keys[:len(positive)], keys[len(positive):]
         topn = min(topn, self.vocab_size)
-        if self.index is None:
+        if self.index is None and self.unit is None:
             pairs = self.kv.most_similar(positive=pos, negative=neg, topn=topn)
             return [Neighbour(w, float(s)) for w, s in pairs], oov
+        # gensim's query: the mean of the unit vectors (negatives weighted -1), made unit.
         weights = np.concatenate([np.ones(len(pos)), -np.ones(len(neg))])
         mean = self.kv.get_mean_vector(keys, weights, pre_normalize=True, post_normalize=True)
         skip = {self.kv.get_index(k) for k in keys if self.kv.has_index_for(k)}
-        scores, ids = self.index.search(mean, topn + len(skip))
+        k = min(topn + len(skip), self.vocab_size)
+        if self.index is not None:
+            scores, ids = self.index.search(mean, k)
+        else:
+            scores, ids = exact_search(self.unit, mean, k)
         found = [
             Neighbour(self.kv.index_to_key[i], float(s))
             for i, s in zip(ids[0], scores[0], strict=True) if i >= 0 and i not in skip
@@ -139,6 +180,16 @@ class EmbeddingModel:
         """Cosine similarity of two words, and whether either was unseen."""
         (ka, kb), oov = self._resolve([a, b], where)
         return float(self.kv.similarity(ka, kb)), oov
+
+
+def exact_search(unit: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, ids), shape (1, k): the ``k`` rows of ``unit`` with the largest inner product
+    with ``query``, best first. faiss reads the (mapped) array in place; ids are -1 past the
+    end."""
+    import faiss
+
+    q = np.ascontiguousarray(np.atleast_2d(query), dtype=np.float32)
+    return faiss.knn(q, unit, k, metric=faiss.METRIC_INNER_PRODUCT)
 
 
 def pin_threads() -> None:
@@ -158,12 +209,15 @@ def pin_threads() -> None:
 
 def load_artifact(artifact: Artifact, mmap: str | None = "r") -> EmbeddingModel:
     """The model of a verified embeddings artifact (the service registry's entry point)."""
-    kv = load_vectors(artifact.file(VECTORS), mmap=mmap)
+    files = artifact.manifest.get("files", {})
+    kv = load_vectors(artifact.file(VECTORS), mmap=mmap,
+                      words=artifact.file(WORDS) if WORDS in files else None)
+    unit = load_unit(artifact.file(UNIT), kv, mmap=mmap) if UNIT in files else None
     index = None
     ann = artifact.manifest.get("ann") or {}
-    if AnnIndex.FILE in artifact.manifest.get("files", {}):
+    if AnnIndex.FILE in files:
         index = AnnIndex.load(artifact.file(AnnIndex.FILE), int(ann.get("ef_search", 64)))
-    return EmbeddingModel(kv, TextConfig.from_dict(artifact.manifest.get("text")), index)
+    return EmbeddingModel(kv, TextConfig.from_dict(artifact.manifest.get("text")), index, unit)
 
 
 def open_model(models_dir: str | Path) -> EmbeddingModel:
@@ -212,4 +266,5 @@ def cli_export(artifact: Artifact, fmt: str, output: str | Path) -> None:
 
 def describe(model: EmbeddingModel) -> dict[str, Any]:
     return {"vocab_size": model.vocab_size, "vector_size": model.kv.vector_size,
-            "subwords": model.subwords, "ann": model.index is not None}
+            "subwords": model.subwords, "ann": model.index is not None,
+            "exact_search": "faiss" if model.unit is not None else "gensim"}

@@ -1,0 +1,117 @@
+"""Exact search over the stored unit matrix (faiss) against gensim's ``most_similar`` as oracle.
+
+Same neighbours in the same order and scores within 1e-5, for single words, analogies,
+repeated query words, topn past the vocabulary and fastText's unseen words; an artifact
+written before ``vectors.unit.npy`` existed still loads and answers through gensim.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gensim.models import KeyedVectors
+
+from nlpsvc.artifacts import sha256_file, verify
+from nlpsvc.embeddings import load_artifact
+from nlpsvc.embeddings.model import UNIT, WORDS
+
+
+def _same(ours: list, theirs: list[tuple[str, float]]) -> None:
+    assert len(ours) == len(theirs)
+    got = np.array([n.score for n in ours])
+    want = np.array([s for _, s in theirs])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    for i, (n, (w, s)) in enumerate(zip(ours, theirs, strict=True)):
+        if n.word != w:  # only a near-tie may swap places
+            others = {x for x, y in theirs if abs(y - s) <= 1e-5}
+            assert n.word in others, (i, n, w, s)
+
+
+def _queries(kv: KeyedVectors) -> list[tuple[list[str], list[str], int]]:
+    words = kv.index_to_key
+    rng = np.random.default_rng(0)
+    picks = [words[i] for i in rng.choice(len(words), 25, replace=False)]
+    out = [([w], [], 10) for w in picks[:15]]
+    out += [([picks[15], picks[16]], [picks[17]], 7), ([picks[18]], [picks[19], picks[20]], 5),
+            ([picks[21], picks[21]], [], 4),  # a repeated query word
+            ([picks[22]], [], 1), ([picks[23]], [], len(kv) + 50)]  # topn clipped
+    return out
+
+
+def test_unit_matrix_is_stored_and_mapped(w2v_artifact) -> None:
+    assert UNIT in w2v_artifact.manifest["files"]
+    model = load_artifact(w2v_artifact)
+    assert isinstance(model.unit, np.memmap) and not model.unit.flags.writeable
+    assert model.unit.dtype == np.float32 and model.unit.shape == model.kv.vectors.shape
+    np.testing.assert_allclose(np.linalg.norm(model.unit, axis=1), 1, atol=1e-6)
+
+
+def test_word2vec_matches_gensim(w2v_artifact) -> None:
+    model = load_artifact(w2v_artifact)
+    assert model.unit is not None and model.index is None
+    kv = model.kv
+    for pos, neg, topn in _queries(kv):
+        ours, oov = model.most_similar(pos, neg, topn=topn)
+        theirs = kv.most_similar(positive=pos, negative=neg, topn=min(topn, len(kv)))
+        assert not oov
+        _same(ours, theirs)
+        assert not set(pos + neg) & {n.word for n in ours}
+
+
+def test_fasttext_matches_gensim_including_unseen_words(ft_artifact) -> None:
+    model = load_artifact(ft_artifact)
+    assert model.unit is not None
+    kv = model.kv
+    queries = _queries(kv)[:8] + [(["qwzxunseen"], [], 10), (["alicebeth", "queen"], ["king"], 6)]
+    for pos, neg, topn in queries:
+        ours, oov = model.most_similar(pos, neg, topn=topn)
+        theirs = kv.most_similar(positive=pos, negative=neg, topn=min(topn, len(kv)))
+        assert oov == any(not kv.has_index_for(w) for w in pos + neg)
+        _same(ours, theirs)
+
+
+def test_fasttext_word_vectors_are_mapped(ft_artifact) -> None:
+    assert WORDS in ft_artifact.manifest["files"]
+    model = load_artifact(ft_artifact)
+    vectors = model.kv.vectors  # (arithmetic on a memmap is a memmap too: check the mapping)
+    assert isinstance(vectors, np.memmap) and vectors._mmap is not None
+    assert not vectors.flags.writeable
+    plain = KeyedVectors.load(str(ft_artifact.file("vectors.kv")), mmap="r")  # recomposed
+    np.testing.assert_allclose(model.kv.vectors, plain.vectors, atol=1e-6)
+    assert model.kv.similarity("alice", "queen") == pytest.approx(
+        plain.similarity("alice", "queen"), abs=1e-6)
+
+
+def _without(artifact, tmp_path: Path, names: tuple[str, ...]) -> Path:
+    """A copy of ``artifact`` as written before ``names`` existed."""
+    old = tmp_path / "old"
+    shutil.copytree(artifact.path, old)
+    manifest = json.loads((old / "manifest.json").read_text(encoding="utf-8"))
+    for name in names:
+        (old / name).unlink()
+        del manifest["files"][name]
+    (old / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    for name, info in manifest["files"].items():
+        assert sha256_file(old / name) == info["sha256"]
+    return old
+
+
+def test_older_artifact_without_unit_matrix_still_loads(w2v_artifact, tmp_path: Path) -> None:
+    old = load_artifact(verify(_without(w2v_artifact, tmp_path, (UNIT,))))
+    assert old.unit is None
+    new = load_artifact(w2v_artifact)
+    for pos, neg, topn in _queries(new.kv)[:5]:
+        a, _ = old.most_similar(pos, neg, topn=topn)
+        b, _ = new.most_similar(pos, neg, topn=topn)
+        _same(b, [(n.word, n.score) for n in a])
+
+
+def test_older_fasttext_artifact_still_loads(ft_artifact, tmp_path: Path) -> None:
+    old = load_artifact(verify(_without(ft_artifact, tmp_path, (UNIT, WORDS))))
+    assert old.unit is None and old.kv.vectors.flags.writeable  # recomposed by gensim
+    neighbours, oov = old.most_similar(["qwzxunseen"], topn=3)
+    assert oov and len(neighbours) == 3
