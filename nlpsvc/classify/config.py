@@ -32,10 +32,11 @@ class ClassifierConfig:
     min_count: int = 1  # words seen fewer times get no row of their own (n-grams still hash)
     eos: bool = True  # fastText's end-of-line word "</s>" added to every non-blank text
     lr: float = 0.5  # start learning rate, decayed linearly to 0 (fastText's schedule) for SGD
-    batch_size: int = 32  # texts per vectorised SGD step
-    # "example": fastText's per-example SGD (the output layer steps once per text, exactly;
-    # rows once per batch, hogwild-like), lr decayed per token; "batch": one step of the
-    # batch's summed loss (diverges at fastText's lr 1.0 on short texts)
+    batch_size: int = 32  # texts per vectorised step ("batch" update, Adam, numba missing)
+    # "example": fastText's per-example SGD, one step per text (output layer and the text's
+    # rows), lr decayed per token, in a compiled kernel (sgd_kernel; without numba, a slower
+    # per-batch reference whose rows step once per batch); "batch": one step of the batch's
+    # summed loss (diverges at fastText's lr 1.0 on short texts)
     update: str = "example"
     optimizer: str = "sgd"  # "sgd" (sparse gradients, fastText schedule) or "adam" (SparseAdam)
     loss: str = "auto"  # "softmax", "ova" (one-vs-all sigmoids) or "auto": ova if multi-label

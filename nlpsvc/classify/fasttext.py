@@ -2,9 +2,11 @@
 
 The recipe is fastText's ``train_supervised``: words and hashed word n-grams, averaged, one
 linear layer, softmax (or one-vs-all sigmoids for multi-label data), SGD whose learning rate
-decays linearly to zero over the planned epochs. Added here: shuffled mini-batches, dropout,
-weight decay on the output layer, early stopping on the validation split (best epoch kept),
-a seed, and optional init of word rows from word2vec vectors.
+decays linearly to zero over the planned epochs, one step per text (fastText's per-example SGD,
+run by the compiled kernel in ``sgd_kernel``; ``example_step`` below is its readable PyTorch
+reference). Added here: the texts reshuffled every epoch, dropout, weight decay on the output
+layer, early stopping on the validation split (best epoch kept), a seed, optional init of word
+rows from word2vec vectors, and Adam or summed mini-batch SGD as alternatives.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nlpsvc.classify import sgd_kernel
 from nlpsvc.classify.config import ClassifierConfig
 from nlpsvc.classify.features import Bags, Featurizer
 from nlpsvc.classify.model import FastTextModule, FastTextModuleConfig
@@ -219,8 +222,7 @@ class FastTextClassifier:
             vbags, vy = self.featurizer_.transform(valid[0]), self._targets(valid[1])
 
         mcfg = FastTextModuleConfig(self.featurizer_.num_rows, cfg.dim, len(classes), cfg.dropout)
-        module = FastTextModule(mcfg)
-        module.reset_parameters(word_rows=len(self.featurizer_.vocab))
+        module = FastTextModule(mcfg, word_rows=len(self.featurizer_.vocab))
         self.pretrained_words_ = self._init_pretrained(module)
         optimizers = self._optimizers(module) if cfg.optimizer == "adam" else []
 
@@ -239,50 +241,29 @@ class FastTextClassifier:
         self.history_: list[dict] = []
         self.best_epoch_ = cfg.epochs
         bad_epochs = 0
+        kernel = cfg.optimizer == "sgd" and cfg.update == "example" and sgd_kernel.AVAILABLE
+        if cfg.optimizer == "sgd" and cfg.update == "example" and not kernel:
+            log.warning("numba is not installed: fastText's per-example SGD runs per batch "
+                        "(example_step), several times slower")
+        lengths_all = bags.lengths
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()
             module.train()
             order = rng.permutation(n)
-            shuffled = bags.take(order)  # one gather per epoch; batches are then slices
-            ids = torch.from_numpy(shuffled.ids)
-            lengths = shuffled.lengths
-            offs = torch.from_numpy(shuffled.offsets)
-            ends = np.append(shuffled.offsets, len(shuffled.ids))
-            bag_of = torch.from_numpy(np.repeat(np.arange(n, dtype=np.int64), lengths))
-            inv_len = torch.from_numpy(1.0 / np.maximum(lengths, 1)).float()
-            ys = y[torch.from_numpy(order)]
-            ys_np = ys.numpy()
-            # each text's lr, decayed linearly over the tokens of all planned epochs
-            toks = np.maximum(lengths, 1)
-            before = seen + np.cumsum(toks) - toks
-            seen += int(toks.sum())
-            lr_all = (cfg.lr * np.maximum(0.0, 1.0 - before / total_tokens)).astype(np.float32)
-            lr_t = torch.from_numpy(lr_all)
-            total_loss = torch.zeros(())
-            for b0 in range(0, n, cfg.batch_size):
-                b1 = min(b0 + cfg.batch_size, n)
-                start, stop = int(ends[b0]), int(ends[b1])
-                batch_ids, batch_offs = ids[start:stop], offs[b0:b1] - start
-                if cfg.optimizer == "sgd" and cfg.update == "example":
-                    total_loss += example_step(
-                        module, batch_ids, batch_offs, bag_of[start:stop] - b0,
-                        inv_len[b0:b1], ys_np[b0:b1], lr=lr_t[b0:b1],
-                        weight_decay=cfg.weight_decay, loss=self.loss_)
-                elif cfg.optimizer == "sgd":
-                    lr = cfg.lr * max(0.0, 1.0 - step / total_steps)
-                    total_loss += sgd_step(
-                        module, batch_ids, batch_offs, bag_of[start:stop] - b0,
-                        inv_len[b0:b1], ys[b0:b1], lr=lr, weight_decay=cfg.weight_decay,
-                        loss=self.loss_)
-                else:
-                    loss = self._loss(module(batch_ids, batch_offs), ys[b0:b1])
-                    for opt in optimizers:
-                        opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    for opt in optimizers:
-                        opt.step()
-                    total_loss += loss.detach()
-                step += 1
+            if kernel:
+                # each text's lr, decayed linearly over the tokens of all planned epochs
+                toks = np.maximum(lengths_all[order], 1)
+                before = seen + np.cumsum(toks) - toks
+                seen += int(toks.sum())
+                lr_all = (cfg.lr * np.maximum(0.0, 1.0 - before / total_tokens)).astype(
+                    np.float32)
+                total_loss = self._kernel_epoch(module, bags, y, order, lr_all,
+                                                seed=cfg.seed if epoch == 1 else -1)
+            else:
+                total_loss = self._torch_epoch(module, bags, y, order, optimizers, seen,
+                                               total_tokens, step, total_steps)
+                seen += int(np.maximum(lengths_all, 1).sum())
+                step += math.ceil(n / cfg.batch_size)
             total_loss = float(total_loss)
             if not math.isfinite(total_loss):
                 if best_state is None:
@@ -315,6 +296,70 @@ class FastTextClassifier:
         self.module_ = self._compact(module, used)
         self.module_.eval()
         return self
+
+    def _kernel_epoch(self, module: FastTextModule, bags: Bags, y: torch.Tensor,
+                      order: np.ndarray, lr: np.ndarray, *, seed: int) -> float:
+        """One epoch of fastText's per-example SGD in the compiled kernel (``sgd_kernel``),
+        written straight into the module's parameters."""
+        cfg = self.config
+        ova = self.loss_ == "ova"
+        yn = y.numpy()
+        y_idx = np.zeros(len(yn), np.int64) if ova else yn
+        y_multi = yn if ova else np.zeros((1, len(self.classes_)), np.float32)
+        with torch.no_grad():
+            return sgd_kernel.train_epoch(
+                module.embedding.weight.detach().numpy(), module.output.weight.detach().numpy(),
+                module.output.bias.detach().numpy(), bags.ids, bags.offsets, bags.lengths,
+                order, y_idx, y_multi, lr, dropout=cfg.dropout,
+                weight_decay=cfg.weight_decay, ova=ova, seed=seed)
+
+    def _torch_epoch(self, module: FastTextModule, bags: Bags, y: torch.Tensor,
+                     order: np.ndarray, optimizers: list[torch.optim.Optimizer], seen: int,
+                     total_tokens: int, step: int, total_steps: int) -> torch.Tensor:
+        """One epoch in PyTorch: summed mini-batch SGD (``update = "batch"``), Adam, or the
+        per-batch reference of fastText's per-example SGD when numba is missing."""
+        cfg = self.config
+        n = len(bags)
+        shuffled = bags.take(order)  # one gather per epoch; batches are then slices
+        ids = torch.from_numpy(shuffled.ids)
+        lengths = shuffled.lengths
+        offs = torch.from_numpy(shuffled.offsets)
+        ends = np.append(shuffled.offsets, len(shuffled.ids))
+        bag_of = torch.from_numpy(np.repeat(np.arange(n, dtype=np.int64), lengths))
+        inv_len = torch.from_numpy(1.0 / np.maximum(lengths, 1)).float()
+        ys = y[torch.from_numpy(order)]
+        ys_np = ys.numpy()
+        # each text's lr, decayed linearly over the tokens of all planned epochs
+        toks = np.maximum(lengths, 1)
+        before = seen + np.cumsum(toks) - toks
+        lr_all = (cfg.lr * np.maximum(0.0, 1.0 - before / total_tokens)).astype(np.float32)
+        lr_t = torch.from_numpy(lr_all)
+        total_loss = torch.zeros(())
+        for b0 in range(0, n, cfg.batch_size):
+            b1 = min(b0 + cfg.batch_size, n)
+            start, stop = int(ends[b0]), int(ends[b1])
+            batch_ids, batch_offs = ids[start:stop], offs[b0:b1] - start
+            if cfg.optimizer == "sgd" and cfg.update == "example":
+                total_loss += example_step(
+                    module, batch_ids, batch_offs, bag_of[start:stop] - b0,
+                    inv_len[b0:b1], ys_np[b0:b1], lr=lr_t[b0:b1],
+                    weight_decay=cfg.weight_decay, loss=self.loss_)
+            elif cfg.optimizer == "sgd":
+                lr = cfg.lr * max(0.0, 1.0 - step / total_steps)
+                total_loss += sgd_step(
+                    module, batch_ids, batch_offs, bag_of[start:stop] - b0,
+                    inv_len[b0:b1], ys[b0:b1], lr=lr, weight_decay=cfg.weight_decay,
+                    loss=self.loss_)
+            else:
+                loss = self._loss(module(batch_ids, batch_offs), ys[b0:b1])
+                for opt in optimizers:
+                    opt.zero_grad(set_to_none=True)
+                loss.backward()
+                for opt in optimizers:
+                    opt.step()
+                total_loss += loss.detach()
+            step += 1
+        return total_loss
 
     def _targets(self, labels: list[list[str]]) -> torch.Tensor:
         index = {c: i for i, c in enumerate(self.classes_)}

@@ -28,7 +28,7 @@ class FastTextModuleConfig:
 class FastTextModule(nn.Module):
     """Average the rows of a text's words and n-grams, then one linear layer to class logits."""
 
-    def __init__(self, config: FastTextModuleConfig) -> None:
+    def __init__(self, config: FastTextModuleConfig, word_rows: int | None = None) -> None:
         super().__init__()
         self.config = config
         # sparse=True: a step touches only the rows in the batch, which is what makes SGD fast
@@ -43,16 +43,16 @@ class FastTextModule(nn.Module):
             self.register_buffer("row_map", torch.zeros(config.map_size, dtype=torch.int64))
         else:
             self.row_map = None
-        self.reset_parameters()
+        self.reset_parameters(word_rows)
 
     def reset_parameters(self, word_rows: int | None = None) -> None:
         """fastText's init: word rows uniform(±1/dim), output zero; n-gram rows start at zero
         so rows no training text touched stay zero and can be dropped when saving."""
         with torch.no_grad():
             w = self.embedding.weight
-            w.zero_()
             n = w.shape[0] if word_rows is None else word_rows
             w[:n].uniform_(-1.0 / self.config.dim, 1.0 / self.config.dim)
+            w[n:].zero_()
             self.output.weight.zero_()
             self.output.bias.zero_()
 

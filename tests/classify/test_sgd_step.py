@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -96,3 +97,74 @@ def test_example_step_matches_per_example_autograd(loss: str) -> None:
     assert value == pytest.approx(float(expected), abs=1e-4)
     for a, b in zip(module.state_dict().values(), ref.state_dict().values(), strict=True):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("loss", ["softmax", "ova"])
+def test_compiled_kernel_equals_the_reference_step_text_by_text(loss: str) -> None:
+    """The compiled kernel (sgd_kernel) is example_step run on one text at a time, in order:
+    each text's rows and the output layer stepped before the next text is read (fastText)."""
+    from nlpsvc.classify import sgd_kernel
+
+    if not sgd_kernel.AVAILABLE:
+        pytest.skip("numba not installed")
+    torch.manual_seed(2)
+    module = FastTextModule(FastTextModuleConfig(num_rows=30, dim=6, num_classes=4))
+    with torch.no_grad():
+        module.embedding.weight.normal_()
+        module.output.weight.normal_()
+        module.output.bias.normal_()
+    ref = copy.deepcopy(module)
+    # repeated ids inside a text and across texts (so later texts see earlier row updates),
+    # an empty text, and an order that revisits a text
+    ids = torch.tensor([1, 2, 2, 5, 1, 7, 9, 3, 1, 2, 8])
+    lengths = torch.tensor([3, 0, 4, 2, 2])
+    offsets = torch.cumsum(lengths, 0) - lengths
+    y = torch.tensor([2, 0, 3, 3, 1]) if loss == "softmax" else torch.tensor(
+        [[0, 1, 1, 0], [0, 0, 0, 0], [1, 0, 0, 1], [0, 0, 1, 0], [1, 1, 1, 1]],
+        dtype=torch.float32)
+    order = np.array([3, 0, 1, 4, 2, 0])
+    lr = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4], dtype=np.float32)
+    wd = 0.05
+    ova = loss == "ova"
+    yn = y.numpy()
+
+    value = sgd_kernel.train_epoch(
+        module.embedding.weight.detach().numpy(), module.output.weight.detach().numpy(),
+        module.output.bias.detach().numpy(), ids.numpy(), offsets.numpy(), lengths.numpy(),
+        order, np.zeros(5, np.int64) if ova else yn, yn if ova else np.zeros((1, 4), np.float32),
+        lr, weight_decay=wd, ova=ova)
+
+    expected = 0.0
+    for k, i in enumerate(order):
+        bag = ids[offsets[i] : offsets[i] + lengths[i]]
+        expected += example_step(
+            ref, bag, torch.tensor([0]), torch.zeros(len(bag), dtype=torch.int64),
+            1.0 / lengths[i : i + 1].clamp(min=1).float(), yn[i : i + 1],
+            lr=torch.tensor([lr[k]]), weight_decay=wd, loss=loss)
+    assert value == pytest.approx(expected, rel=1e-5)
+    for a, b in zip(module.state_dict().values(), ref.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_compiled_kernel_dropout_is_seeded() -> None:
+    """With dropout, the same seed gives the same step; dropout 0 ignores the seed."""
+    from nlpsvc.classify import sgd_kernel
+
+    if not sgd_kernel.AVAILABLE:
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(0)
+    base = [rng.normal(size=(20, 8)).astype(np.float32), rng.normal(size=(3, 8)).astype(
+        np.float32), np.zeros(3, np.float32)]
+    ids, offsets, lengths = np.array([1, 4, 6, 2, 9]), np.array([0, 3]), np.array([3, 2])
+    args = (ids, offsets, lengths, np.array([0, 1, 0]), np.array([2, 0]),
+            np.zeros((1, 3), np.float32), np.full(3, 0.5, np.float32))
+
+    def run(dropout: float, seed: int) -> list[np.ndarray]:
+        params = [p.copy() for p in base]
+        sgd_kernel.train_epoch(*params, *args, dropout=dropout, seed=seed)
+        return params
+
+    a, b, c = run(0.5, 7), run(0.5, 7), run(0.5, 8)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
+    assert all(np.array_equal(x, y) for x, y in zip(run(0.0, 7), run(0.0, 8), strict=True))
