@@ -389,9 +389,9 @@ class NgramModel:
             at = [t for t in range(1, T) if prev[t - 1] >= 0 and hist[t] >= o - 1]
             if at and keys.shape[0]:
                 q = [prev[t - 1] * V + ids[t] for t in at]
-                pos = np.searchsorted(keys, q)
-                np.minimum(pos, keys.shape[0] - 1, out=pos)
-                for t, p, k, want in zip(at, pos.tolist(), keys[pos].tolist(), q, strict=True):
+                pos = keys.searchsorted(q)
+                found = keys.take(pos, mode="clip").tolist()  # clip: q beyond the last key
+                for t, p, k, want in zip(at, pos.tolist(), found, q, strict=True):
                     if k == want:
                         cur[t] = p
             rows.append(cur)

@@ -40,6 +40,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["MODELS_DIR"], default=app.config["DEFAULT_MODEL"]
     )
     app.extensions["nlpsvc"] = registry
+    app.json.sort_keys = False  # fields in the documented order; and sorting costs per request
     errors.init_app(app)
     for name in BLUEPRINTS:
         try:

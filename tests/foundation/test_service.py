@@ -106,6 +106,13 @@ def test_malformed_json_wrong_type_and_size(client: FlaskClient) -> None:
     assert resp.status_code == 400 and error_of(resp)["code"] == "malformed_json"
     resp = client.post("/score", data=b'{"text": "\xff"}', content_type="application/json")
     assert resp.status_code == 400 and error_of(resp)["code"] == "malformed_json"
+    resp = client.post("/score", data="[" * 100_000 + "]" * 100_000,
+                       content_type="application/json")  # deeper than the parser's recursion
+    assert resp.status_code == 400 and error_of(resp)["code"] == "malformed_json"
+    for constant in ("NaN", "Infinity", "-Infinity"):  # Python extensions, not JSON
+        resp = client.post("/score", data='{"text": "a", "x": ' + constant + "}",
+                           content_type="application/json")
+        assert resp.status_code == 400 and error_of(resp)["code"] == "malformed_json"
     resp = client.post("/score", data='{"text": "a"}', content_type="text/plain")
     assert resp.status_code == 415 and error_of(resp)["code"] == "unsupported_media_type"
     resp = client.post("/score", data="text=a")  # a form post
