@@ -2,15 +2,23 @@
 
 Protocol (``../shared/reference/embeddings.md``): an 8.9M-token text from 20 Newsgroups,
 Gutenberg, Brown and PTB train, lower-cased and cut with ``\\w+(?:'\\w+)?``, streamed to a temp
-file. For skip-gram, CBOW and fastText, in one run: bare gensim (``LineSentence`` over the file,
+file. For skip-gram, CBOW and fastText: bare gensim (``LineSentence`` over the file,
 ``build_vocab`` + ``train``) and ``EmbeddingsPipeline`` (the same file as a corpus folder's
-``train.txt``) with ``workers=2, vector_size=100, window=5, epochs=5, min_count=5, seed=1``.
+``train.txt``) with ``workers=2, vector_size=100, window=5, epochs=5, min_count=5``, repeated
+for several seeds (the two systems side by side for each seed and model, their order
+alternating), so quality and throughput are compared against run-to-run noise.
 Throughput is gensim's effective words (after down-sampling) per second of ``train()`` for both.
+
+Before that, two oracle checks that the pipeline feeds gensim what bare gensim reads: the token
+stream of the whole text compared line by line (with our default NFKC normalisation, and
+without it), and on a slice, ``workers=1`` training of both systems compared vector by vector.
+
 Then ``/similar`` latency at the trained ~52k vocabulary and at 200k words (exact and faiss
 HNSW), in process and over HTTP through gunicorn, and memory of 1 vs 4 gunicorn workers.
 
 Knobs (environment): ``NLPSVC_BENCH_EMB_FT_EPOCHS`` (fastText epochs, default 5),
-``NLPSVC_BENCH_EMB_LINES`` (use only the first N lines: a quick smoke run).
+``NLPSVC_BENCH_EMB_SEEDS`` (default ``1,2,3``), ``NLPSVC_BENCH_EMB_LINES`` (use only the first
+N lines: a quick smoke run).
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ SETTINGS = {"vector_size": 100, "window": 5, "min_count": 5, "epochs": 5, "worke
             "seed": 1}
 ALGORITHMS = ("skipgram", "cbow", "fasttext")
 ANALOGY_RESTRICT = 30_000
+RAW = Path(tempfile.gettempdir()) / "nlpsvc-bench-embeddings.json"  # every figure, for reading
 _WORD_RE = re.compile(r"\w+(?:'\w+)?")
 
 
@@ -85,17 +94,21 @@ def build_text(path: Path, max_lines: int | None = None) -> dict[str, int]:
 
 # -- training: bare gensim and ours ------------------------------------------------------------
 
-def bare_gensim(algorithm: str, text: Path, settings: dict[str, Any]) -> dict[str, Any]:
+def _bare_model(algorithm: str, sentences: Any, settings: dict[str, Any]) -> Any:
     from gensim.models import FastText, Word2Vec
+
+    if algorithm == "fasttext":
+        return FastText(sg=1, min_n=3, max_n=6, **settings)
+    return Word2Vec(sg=int(algorithm == "skipgram"), **settings)
+
+
+def bare_gensim(algorithm: str, text: Path, settings: dict[str, Any],
+                evaluate: bool = True) -> dict[str, Any]:
     from gensim.models.word2vec import LineSentence
 
-    kw = dict(settings)
     sentences = LineSentence(str(text))
     t0 = time.perf_counter()
-    if algorithm == "fasttext":
-        model = FastText(sg=1, min_n=3, max_n=6, **kw)
-    else:
-        model = Word2Vec(sg=int(algorithm == "skipgram"), **kw)
+    model = _bare_model(algorithm, sentences, settings)
     model.build_vocab(corpus_iterable=sentences)
     t1, c1 = time.perf_counter(), time.process_time()
     trained, _ = model.train(corpus_iterable=sentences, total_examples=model.corpus_count,
@@ -103,8 +116,10 @@ def bare_gensim(algorithm: str, text: Path, settings: dict[str, Any]) -> dict[st
     t2, c2 = time.perf_counter(), time.process_time()
     wv = model.wv
     out = {"vocab": len(wv), "train_s": t2 - t1, "total_s": t2 - t0,
-           "words_per_s": trained / (t2 - t1), "words_per_cpu_s": trained / (c2 - c1)}
-    out.update(_bare_eval(wv))
+           "words_per_s": trained / (t2 - t1), "words_per_cpu_s": trained / (c2 - c1),
+           "wv": wv}
+    if evaluate:
+        out.update(_bare_eval(wv))
     return out
 
 
@@ -122,20 +137,25 @@ def _bare_eval(wv: Any) -> dict[str, Any]:
     return out
 
 
-def ours(algorithm: str, text: Path, work: Path, settings: dict[str, Any]) -> dict[str, Any]:
+def ours(algorithm: str, text: Path, work: Path, settings: dict[str, Any],
+         normalize: str | None = None, evaluate: bool = True) -> dict[str, Any]:
     from corpora import open_corpus
     from nlpsvc.artifacts import verify
+    from nlpsvc.text import TextConfig
     from pipelines.base import TrainContext
     from pipelines.embeddings import EmbeddingsPipeline
 
-    corpus_dir = work / f"corpus-{algorithm}"
+    name = f"bench-{algorithm}" if normalize is None else f"oracle-{algorithm}"
+    corpus_dir = work / f"corpus-{name}"
     corpus_dir.mkdir(exist_ok=True)
     (corpus_dir / "train.txt").unlink(missing_ok=True)
     (corpus_dir / "train.txt").symlink_to(text)  # a given train split: the whole text trains
-    (corpus_dir / "corpus.toml").write_text(f'name = "bench-{algorithm}"\n', encoding="utf-8")
-    ctx = TrainContext(corpus=open_corpus(corpus_dir),
-                       config={"embeddings": {**settings, "algorithm": algorithm}},
-                       out=work / "models", progress=False)
+    (corpus_dir / "corpus.toml").write_text(f'name = "{name}"\n', encoding="utf-8")
+    text_config = None if normalize is None else TextConfig(normalize=normalize)
+    ctx = TrainContext(corpus=open_corpus(corpus_dir, text=text_config),
+                       config={"embeddings": {**settings, "algorithm": algorithm,
+                                              "evaluate": evaluate}},
+                       out=work / ("models" if normalize is None else "oracle"), progress=False)
     pipeline = EmbeddingsPipeline()
     pipeline.check(ctx)
     t0 = time.perf_counter()
@@ -149,6 +169,74 @@ def ours(algorithm: str, text: Path, work: Path, settings: dict[str, Any]) -> di
     out.update({k: v for k, v in m["metrics"].items() if k.endswith(("_spearman", "_ratio",
                                                                      "_accuracy"))})
     return out
+
+
+# -- oracle checks: the same tokens, the same vectors ------------------------------------------
+
+def stream_oracle(text: Path, work: Path) -> dict[str, Any]:
+    """Our corpus reader's token stream against ``str.split`` of each line of the text (what
+    ``LineSentence`` reads), with the default NFKC normalisation and without it."""
+    import collections
+    import itertools
+
+    from corpora import open_corpus
+    from nlpsvc.text import TextConfig
+
+    corpus_dir = work / "corpus-stream"
+    corpus_dir.mkdir(exist_ok=True)
+    (corpus_dir / "train.txt").unlink(missing_ok=True)
+    (corpus_dir / "train.txt").symlink_to(text)
+    out: dict[str, Any] = {}
+    for label, cfg in (("nfkc", TextConfig()), ("none", TextConfig(normalize=""))):
+        corpus = open_corpus(corpus_dir, text=cfg)
+        lines = differ = 0
+        theirs, mine = collections.Counter(), collections.Counter()
+        with open(text, encoding="utf-8") as f:
+            raw = (t for t in (line.split() for line in f) if t)
+            for a, b in itertools.zip_longest(raw, corpus.sentences("train")):
+                lines += 1
+                if a != b:
+                    differ += 1
+                    theirs.update(a or [])
+                    mine.update(b or [])
+        out[label] = {"lines": lines, "differing_lines": differ,
+                      "tokens_only_ours": sum((mine - theirs).values()),
+                      "tokens_only_theirs": sum((theirs - mine).values()),
+                      "examples": [w for w, _ in (mine - theirs).most_common(5)]}
+    return out
+
+
+def identity_oracle(text: Path, work: Path, lines: int = 50_000) -> list[dict[str, Any]]:
+    """On the first ``lines`` lines, ``workers=1``, seed 1, one epoch, our normalisation off:
+    the pipeline's vectors against bare gensim's, for each model."""
+    from nlpsvc.artifacts import verify
+    from nlpsvc.embeddings import load_artifact
+
+    part = work / "slice.txt"
+    with open(text, encoding="utf-8") as src, open(part, "w", encoding="utf-8") as dst:
+        for i, line in enumerate(src):
+            if i >= lines:
+                break
+            dst.write(line)
+    settings = dict(SETTINGS, workers=1, epochs=1, seed=1)
+    rows = []
+    for algorithm in ALGORITHMS:
+        bare = bare_gensim(algorithm, part, settings, evaluate=False)["wv"]
+        res = ours(algorithm, part, work, settings, normalize="", evaluate=False)
+        mine = load_artifact(verify(res["path"]), mmap=None).kv
+        same_vocab = mine.index_to_key == bare.index_to_key
+        row = {"algorithm": algorithm, "lines": lines, "vocab": len(bare),
+               "same_vocab": same_vocab,
+               "identical": same_vocab and bool(np.array_equal(mine.vectors, bare.vectors)),
+               "max_abs_diff": float(np.max(np.abs(mine.vectors - bare.vectors)))
+               if same_vocab else None}
+        if algorithm == "fasttext":
+            row["identical"] = row["identical"] and bool(
+                np.array_equal(mine.vectors_ngrams, bare.vectors_ngrams))
+        rows.append(row)
+        print(f"[embeddings] identity oracle: {row}", file=sys.stderr, flush=True)
+        shutil.rmtree(res["path"], ignore_errors=True)
+    return rows
 
 
 # -- serving ------------------------------------------------------------------------------------
@@ -273,46 +361,62 @@ def memory(proc: subprocess.Popen) -> dict[str, float]:
 
 # -- the run ------------------------------------------------------------------------------------
 
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
+
+
+def _ms(values: list[float], fmt: str = "{:.3f}") -> str:
+    mean, sd = _mean_sd(values)
+    return f"{fmt.format(mean)} ± {fmt.format(sd)}"
+
+
 def main() -> None:
     from bench.report import write_section
-    from nlpsvc.embeddings import load_artifact, pin_threads
+    from nlpsvc.artifacts import load_current, verify
+    from nlpsvc.embeddings import EmbeddingModel, load_artifact, pin_threads
     from nlpsvc.embeddings.index import build_index
 
     ft_epochs = int(os.environ.get("NLPSVC_BENCH_EMB_FT_EPOCHS", "5"))
+    seeds = [int(x) for x in os.environ.get("NLPSVC_BENCH_EMB_SEEDS", "1,2,3").split(",")]
     max_lines = int(os.environ.get("NLPSVC_BENCH_EMB_LINES", "0")) or None
     work = Path(tempfile.mkdtemp(prefix="nlpsvc-bench-emb-"))
     try:
         text = work / "text.txt"
         counts = build_text(text, max_lines)
         print(f"[embeddings] text: {counts}", file=sys.stderr, flush=True)
-        rows, results = [], {}
-        for algorithm in ALGORITHMS:
-            settings = dict(SETTINGS, epochs=ft_epochs if algorithm == "fasttext"
-                            else SETTINGS["epochs"])
-            bare = bare_gensim(algorithm, text, settings)
-            print(f"[embeddings] gensim {algorithm}: {bare}", file=sys.stderr, flush=True)
-            mine = ours(algorithm, text, work, settings)
-            print(f"[embeddings] ours {algorithm}: {mine}", file=sys.stderr, flush=True)
-            results[algorithm] = mine
-            ratio = mine["words_per_s"] / bare["words_per_s"]
-            cpu_ratio = mine["words_per_cpu_s"] / bare["words_per_cpu_s"]
-            for system, r in (("gensim", bare), ("nlpsvc", mine)):
-                rows.append([
-                    f"{algorithm} ({settings['epochs']} ep.)", system, f"{r['vocab']:,}",
-                    f"{r['train_s']:.0f}", f"{r['words_per_s']:,.0f}",
-                    f"{r['words_per_cpu_s']:,.0f}",
-                    f"{ratio:.1%} / {cpu_ratio:.1%}" if system == "nlpsvc" else "",
-                    _rho(r, "wordsim353"), _rho(r, "simlex999"),
-                    f"{r['analogies_accuracy']:.3f} ({r['analogies_oov_ratio']:.1%})",
-                    f"{r['total_s']:.0f}",
-                ])
+        stream = stream_oracle(text, work)
+        print(f"[embeddings] stream oracle: {stream}", file=sys.stderr, flush=True)
+        identity = identity_oracle(text, work, min(50_000, counts["lines"]))
+
+        runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+            a: {"gensim": [], "nlpsvc": []} for a in ALGORITHMS}
+        served: dict[str, Path] = {}
+        for i, seed in enumerate(seeds):
+            for algorithm in ALGORITHMS:
+                settings = dict(SETTINGS, seed=seed, epochs=ft_epochs if algorithm == "fasttext"
+                                else SETTINGS["epochs"])
+                order = ("gensim", "nlpsvc") if i % 2 == 0 else ("nlpsvc", "gensim")
+                for system in order:
+                    if system == "gensim":
+                        r = bare_gensim(algorithm, text, settings)
+                        r.pop("wv")
+                    else:
+                        r = ours(algorithm, text, work, settings)
+                        if algorithm in served:  # keep only the last version on disk
+                            shutil.rmtree(served[algorithm], ignore_errors=True)
+                        served[algorithm] = r["path"]
+                    r["seed"] = seed
+                    runs[algorithm][system].append(r)
+                    print(f"[embeddings] {system} {algorithm} seed {seed}: "
+                          f"{ {k: v for k, v in r.items() if k != 'path'} }",
+                          file=sys.stderr, flush=True)
+        rows, detail, summary = _training_tables(runs, ft_epochs)
 
         # Serving: the 52k skip-gram model, and 200k words exact and with the HNSW index.
         pin_threads()
         models = work / "models"
-        from nlpsvc.artifacts import verify
-
-        sg = load_artifact(verify(results["skipgram"]["path"], check_hashes=False))
+        sg = load_artifact(verify(served["skipgram"], check_hashes=False))
         rng = np.random.default_rng(1)
         top = sg.kv.index_to_key[:30_000]
         words = [top[i] for i in rng.integers(0, len(top), 1000)]
@@ -322,13 +426,17 @@ def main() -> None:
         ann["build_seconds"] = round(time.perf_counter() - t0, 1)
         publish(big, models, "v200k")
         publish(big, models, "v200kann", index, {**ann, "served": index is not None})
-        from nlpsvc.embeddings import EmbeddingModel
+        v200k = load_artifact(load_current(models / "v200k" / "embeddings"))
+        v200kann = load_artifact(load_current(models / "v200kann" / "embeddings"))
+        assert sg.unit is not None and v200k.unit is not None and v200kann.index is not None
 
-        lat_rows = []
-        cases = (("bench-skipgram", sg, "exact"),
-                 ("v200k", EmbeddingModel(big), "exact"),
-                 ("v200kann", EmbeddingModel(big, index=index), "faiss HNSW"))
+        cases = (("bench-skipgram", sg, "exact (faiss scan of unit rows)"),
+                 ("v200k", v200k, "exact (faiss scan of unit rows)"),
+                 ("v200kann", v200kann, "faiss HNSW"))
         inproc = {name: inprocess_latency(model, words) for name, model, _ in cases}
+        # the previous exact path (gensim most_similar), as artifacts without unit rows use it
+        before = {"52k": inprocess_latency(EmbeddingModel(sg.kv), words),
+                  "200k": inprocess_latency(EmbeddingModel(big), words)}
 
         server, port = start_server(models, 1)
         try:
@@ -341,22 +449,74 @@ def main() -> None:
             mem4 = _warm_memory(server, port, 4)
         finally:
             stop_server(server)
+        lat_rows = []
         for name, model, search in cases:
-            recall = f"{ann['recall_at_10']:.3f}" if search != "exact" else "1 (exact)"
+            recall = f"{ann['recall_at_10']:.3f}" if "HNSW" in search else "1 (exact)"
             lat_rows.append([f"{model.vocab_size:,}", search, recall,
                              "{:.2f} / {:.2f}".format(*inproc[name]),
                              "{:.2f} / {:.2f}".format(*http[name])])
+        for label, vocab in (("52k", sg.vocab_size), ("200k", big.vectors.shape[0])):
+            lat_rows.append([f"{vocab:,}", "exact, gensim `most_similar` (previous path)",
+                             "1 (exact)", "{:.2f} / {:.2f}".format(*before[label]), "—"])
         mem_rows = [[n, m["processes"], f"{m['rss']:.0f}", f"{m['pss']:.0f}", f"{m['uss']:.0f}"]
                     for n, m in ((1, mem1), (4, mem4))]
 
-        body = _report(counts, ft_epochs, rows, lat_rows, mem_rows, ann, max_lines)
-        write_section("embeddings", "Word embeddings (gensim word2vec / fastText)", body,
-                      "flock /tmp/nlpsvc-bench.lock .venv/bin/python -m bench.run "
-                      "--only embeddings" + (f" (NLPSVC_BENCH_EMB_FT_EPOCHS={ft_epochs})"
-                                             if ft_epochs != 5 else ""))
+        body = _report(counts, ft_epochs, seeds, rows, detail, lat_rows, mem_rows, ann,
+                       max_lines, stream, identity, runs["skipgram"]["gensim"][0])
+        command = "flock /tmp/nlpsvc-bench.lock .venv/bin/python -m bench.run --only embeddings"
+        knobs = [f"NLPSVC_BENCH_EMB_FT_EPOCHS={ft_epochs}" if ft_epochs != 5 else "",
+                 f"NLPSVC_BENCH_EMB_SEEDS={','.join(map(str, seeds))}"
+                 if seeds != [1, 2, 3] else "",
+                 f"NLPSVC_BENCH_EMB_LINES={max_lines}" if max_lines else ""]
+        if any(knobs):
+            command += f" ({' '.join(k for k in knobs if k)})"
+        if max_lines:  # a smoke run is not the benchmark: BENCHMARKS.md stays as it is
+            print("[embeddings] smoke run: BENCHMARKS.md not written", file=sys.stderr)
+        else:
+            write_section("embeddings", "Word embeddings (gensim word2vec / fastText)", body,
+                          command)
         print(body)
+        RAW.write_text(json.dumps(
+            {"summary": summary, "stream": stream, "identity": identity,
+             "latency": {k: list(v) for k, v in inproc.items()},
+             "latency_before": {k: list(v) for k, v in before.items()},
+             "http": {k: list(v) for k, v in http.items()}, "ann": ann,
+             "memory": {"1": mem1, "4": mem4},
+             "runs": {a: {s: [{k: v for k, v in r.items() if k != "path"} for r in rs]
+                          for s, rs in d.items()} for a, d in runs.items()}},
+            indent=1, default=str), encoding="utf-8")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _training_tables(runs: dict, ft_epochs: int) -> tuple[list, list, dict]:
+    rows, detail, summary = [], [], {}
+    metrics = ("wordsim353_spearman", "simlex999_spearman", "analogies_accuracy")
+    for algorithm, systems in runs.items():
+        epochs = ft_epochs if algorithm == "fasttext" else SETTINGS["epochs"]
+        g, o = systems["gensim"], systems["nlpsvc"]
+        wall = np.mean([r["words_per_s"] for r in o]) / np.mean([r["words_per_s"] for r in g])
+        cpu = (np.mean([r["words_per_cpu_s"] for r in o])
+               / np.mean([r["words_per_cpu_s"] for r in g]))
+        pair = [a["words_per_s"] / b["words_per_s"] for a, b in zip(o, g, strict=True)]
+        summary[algorithm] = {"ratio_wall": wall, "ratio_cpu": cpu, "pair_ratios": pair}
+        for system, rs in (("gensim", g), ("nlpsvc", o)):
+            summary[algorithm][system] = {m: _mean_sd([r[m] for r in rs]) for m in metrics}
+            rows.append([
+                f"{algorithm} ({epochs} ep.)", system, len(rs),
+                f"{rs[0]['vocab']:,}",
+                _ms([r["train_s"] for r in rs], "{:.0f}"),
+                _ms([r["words_per_s"] for r in rs], "{:,.0f}"),
+                _ms([r["words_per_cpu_s"] for r in rs], "{:,.0f}"),
+                (f"{wall:.1%} / {cpu:.1%} ({min(pair):.0%}–{max(pair):.0%})"
+                 if system == "nlpsvc" else ""),
+                *(_ms([r[m] for r in rs]) for m in metrics),
+            ])
+            for r in rs:
+                detail.append([algorithm, r["seed"], system, f"{r['words_per_s']:,.0f}",
+                               f"{r['words_per_cpu_s']:,.0f}", f"{r['train_s']:.0f}",
+                               *(f"{r[m]:.3f}" for m in metrics), f"{r['total_s']:.0f}"])
+    return rows, detail, summary
 
 
 def _rho(r: dict[str, Any], name: str) -> str:
@@ -373,34 +533,70 @@ def _warm_memory(server: subprocess.Popen, port: int, workers: int) -> dict[str,
     return memory(server)
 
 
-def _report(counts: dict, ft_epochs: int, rows: list, lat_rows: list, mem_rows: list,
-            ann: dict, max_lines: int | None) -> str:
+def _report(counts: dict, ft_epochs: int, seeds: list[int], rows: list, detail: list,
+            lat_rows: list, mem_rows: list, ann: dict, max_lines: int | None, stream: dict,
+            identity: list, oov: dict) -> str:
     from bench.report import table
 
     note = (f"**Smoke run on the first {max_lines:,} lines only; not the benchmark.**\n\n"
             if max_lines else "")
-    ft_note = (f" fastText ran {ft_epochs} epochs (both systems) to fit the time budget."
+    ft_note = (f" fastText ran {ft_epochs} epoch(s) (both systems) to fit the time budget."
                if ft_epochs != 5 else "")
+    nfkc, raw = stream["nfkc"], stream["none"]
+    ident = "; ".join(
+        f"{r['algorithm']} {'identical' if r['identical'] else 'NOT identical'}"
+        + (f" (max |Δ| {r['max_abs_diff']:.2g})" if not r["identical"] and r["same_vocab"]
+           else "") + ("" if r["same_vocab"] else " (vocabularies differ)")
+        for r in identity)
+    examples = (
+        "; NFKC rewrites mojibake such as `ã¾` into `ã3 ⁄ 4`, so ours has e.g. "
+        + ", ".join(f"`{w}`" for w in nfkc["examples"][:3]) + ": the vocabulary difference"
+        if nfkc["examples"] else "")
     return f"""{note}Training text: {counts['tokens']:,} tokens, {counts['lines']:,} lines
 (20 Newsgroups, Gutenberg, Brown, PTB train; lower-cased, `\\w+(?:'\\w+)?`), as in
 `shared/reference/embeddings.md`. Settings for both systems: `workers=2, vector_size=100, window=5,
-epochs=5, min_count=5, seed=1`, negative sampling; fastText skip-gram with `min_n=3, max_n=6`,
+epochs=5, min_count=5`, negative sampling; fastText skip-gram with `min_n=3, max_n=6`,
 2M buckets.{ft_note} *gensim* = bare gensim 4.4 over `LineSentence(file)`; *nlpsvc* =
-`EmbeddingsPipeline` with the same file as a corpus's `train.txt` (our tokenizer, token file,
-gensim). Effective words/s = gensim's effective (down-sampled) words per second of `train()`,
-measured the same way for both, per wall-clock second and per CPU-second of the process (the
-second is steadier on a shared machine); *total s* = the whole run (nlpsvc: tokenizing, vocabulary,
-training, evaluation and publishing; gensim: vocabulary and training). Spearman ρ with the OOV
-pair ratio in brackets (OOV pairs skipped, gensim's default); analogies: top-1 accuracy,
-`restrict_vocab=30000`, share of the 19,544 questions skipped as OOV in brackets.
+`EmbeddingsPipeline` with the same file as a corpus's `train.txt` (our default tokenizer with
+NFKC normalisation, token file, gensim). Each model was trained {len(seeds)} times per system
+(seeds {', '.join(map(str, seeds))}; for each seed and model the two systems ran back to back, in
+alternating order); figures are mean ± sample sd over those runs. 2-thread training is not
+deterministic, so the sd is the run-to-run noise the systems are compared against.
 
-{table(["model", "system", "vocab", "train s", "effective words/s", "per CPU-s",
-        "ours / gensim (wall / CPU)", "WordSim-353 ρ", "SimLex-999 ρ", "analogies", "total s"],
-       rows)}
+**Oracle checks (same tokens, same vectors).** Token stream: of {nfkc['lines']:,} lines, our
+reader's tokens differ from `str.split` of the text (what `LineSentence` reads) on
+{nfkc['differing_lines']} with the default NFKC normalisation ({nfkc['tokens_only_ours']} tokens
+only ours, {nfkc['tokens_only_theirs']} only gensim's{examples}) and on
+{raw['differing_lines']} with normalisation off (`text.normalize=""`). Vectors: on the first
+{identity[0]['lines']:,} lines, `workers=1`, seed 1, one epoch, normalisation off, the
+pipeline's vectors against bare gensim's: {ident}. (`tests/embeddings/test_same_as_gensim.py`
+checks the same on a book slice in `make test`.) Both systems iterate sentences
+(`corpus_iterable`), neither uses `corpus_file`.
+
+Effective words/s = gensim's effective (down-sampled) words per second of `train()`, measured the
+same way for both, per wall-clock second and per CPU-second of the process. *ours / gensim* =
+ratio of the mean words/s (wall / CPU), with the range of the per-seed wall ratios in brackets.
+Spearman ρ on WordSim-353 ({oov['wordsim353_oov_ratio']:.1%} of pairs OOV) and SimLex-999
+({oov['simlex999_oov_ratio']:.1%}), OOV pairs skipped (gensim's default); analogies: top-1
+accuracy, `restrict_vocab=30000` ({oov['analogies_oov_ratio']:.1%} of the 19,544 questions
+skipped as OOV).
+
+{table(["model", "system", "runs", "vocab", "train s", "effective words/s", "per CPU-s",
+        "ours / gensim (wall / CPU)", "WordSim-353 ρ", "SimLex-999 ρ", "analogies"], rows)}
+
+Each run (total s: nlpsvc = tokenizing, vocabulary, training, evaluation, publishing; gensim =
+vocabulary and training):
+
+{table(["model", "seed", "system", "words/s", "per CPU-s", "train s", "WordSim-353 ρ",
+        "SimLex-999 ρ", "analogies", "total s"], detail)}
 
 `/similar` latency (`{{"word": w, "topn": 10}}`, ms, p50 / p99): in process
-(`EmbeddingModel.most_similar`, 1,000 random words of the 30k most frequent, BLAS pinned to one
-thread) and over HTTP (300 sequential requests to gunicorn, 1 sync worker, a new connection each).
+(`EmbeddingModel.most_similar`, 1,000 random words of the 30k most frequent, BLAS and faiss pinned
+to one thread, models loaded from their artifacts as the service loads them) and over HTTP (300
+sequential requests to gunicorn, 1 sync worker, a new connection each). Exact search is
+`faiss.knn` (inner product) over the memory-mapped unit-row matrix `vectors.unit.npy`, with
+gensim's rules (query words excluded, analogy = mean of unit positives minus negatives); the last
+two rows are gensim's `most_similar`, still used for artifacts written without that file.
 The 200k vocabulary is the 52k trained vectors plus 148k noisy copies of them (`synth_vocab`);
 the HNSW index (M=32, efConstruction=80) was built in {ann['build_seconds']} s and tuned to efSearch
 {ann['ef_search']} for recall@10 {ann['recall_at_10']:.3f} against exact search on
@@ -409,9 +605,10 @@ the HNSW index (M=32, efConstruction=80) was built in {ann['build_seconds']} s a
 {table(["vocab", "search", "recall@10", "in process p50 / p99", "HTTP p50 / p99"], lat_rows)}
 
 Memory of the gunicorn service (MiB, master + workers, after every worker answered queries on
-all four loaded embedding sets: 52k skip-gram, 52k fastText with its 800 MB n-gram buckets, 200k
-exact, 200k + HNSW). RSS counts shared pages once per process; PSS splits them between the
-processes that share them, so its growth from 1 to 4 workers is what the extra workers really cost.
+four of the five loaded embedding sets: 52k skip-gram, 52k fastText with its 800 MB n-gram
+buckets, 200k exact, 200k + HNSW; 52k CBOW loaded too). RSS counts shared pages once per
+process; PSS splits them between the processes that share them, so its growth from 1 to 4
+workers is what the extra workers really cost.
 
 {table(["workers", "processes", "RSS sum", "PSS sum", "USS sum"], mem_rows)}
 """
