@@ -380,12 +380,13 @@ class NgramModel:
             hist.extend(range(len(ids) - start))
             spans.append((start, len(ids)))
         T = len(ids)
-        # rows[o-1][t]: row of the o-gram ending at t (-1 if absent), as idx in _score_ids
+        # rows[o-1][t]: row of the o-gram ending at t (-1 if absent), as idx in _score_ids;
+        # matched[t]: the longest order found at t without a gap below it
         rows = [ids]
+        matched = [1] * T
         for o in range(2, N + 1):
-            prev = rows[-1]
+            prev, keys = rows[-1], self.keys[o - 1]
             cur = [-1] * T
-            keys = self.keys[o - 1]
             at = [t for t in range(1, T) if prev[t - 1] >= 0 and hist[t] >= o - 1]
             if at and keys.shape[0]:
                 q = [prev[t - 1] * V + ids[t] for t in at]
@@ -394,19 +395,18 @@ class NgramModel:
                 for t, p, k, want in zip(at, pos.tolist(), found, q, strict=True):
                     if k == want:
                         cur[t] = p
+                        if matched[t] == o - 1:
+                            matched[t] = o
             rows.append(cur)
-        lps, bos_t, missing = self.lp, self.bo, self.missing_backoff
+        lps, bos_t, missing, top = self.lp, self.bo, self.missing_backoff, N - 1
         lp = [0.0] * T
-        matched = [1] * T
         for t in range(T):  # <s> positions too (unused, as in _score_ids)
-            m = 1
-            while m < N and rows[m][t] >= 0:
-                m += 1
+            m = matched[t]
             x = float(lps[m - 1][rows[m - 1][t]])
-            for L in range(m, min(hist[t], N - 1) + 1):  # contexts longer than the match's
+            for L in range(m, min(hist[t], top) + 1):  # contexts longer than the match's
                 c = rows[L - 1][t - 1]
                 x += float(bos_t[L - 1][c]) if c >= 0 else missing
-            lp[t], matched[t] = x, m
+            lp[t] = x
         out = []
         for s, (start, end) in zip(sentences, spans, strict=True):
             first = start + bos  # <s> is context only
