@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from nlpsvc.artifacts import load_current
 from nlpsvc.classify import ClassifierConfig, load_artifact
@@ -152,3 +153,24 @@ def test_fasttext_lr_one_does_not_diverge(trec_test) -> None:
     probs, _ = model.predict_proba([t for _, t in trec_test])
     acc = float(np.mean(np.array(classes)[probs.argmax(1)] == [lab for lab, _ in trec_test]))
     assert acc > majority_rate(trec_test) + 0.4, acc
+
+
+def test_without_numba_training_falls_back_to_the_pytorch_reference(monkeypatch) -> None:
+    """A broken numba install still trains (example_step per batch), with a warning."""
+    from nlpsvc.classify import sgd_kernel
+
+    monkeypatch.setattr(sgd_kernel, "AVAILABLE", False)
+    rows = read_trec("train_5500.label", 600)
+    texts, labels = [t for _, t in rows], [[lab] for lab, _ in rows]
+    classes = sorted({lab for lab, _ in rows})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny ops: OpenMP threads on a busy machine cost 100x
+    try:
+        model = FastTextClassifier(ClassifierConfig(**{**TINY, "epochs": 4}), TextConfig()).fit(
+            texts, labels, classes=classes, multilabel=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert model.history_[-1]["train_loss"] < model.history_[0]["train_loss"]
+    probs, _ = model.predict_proba(texts[:100])
+    acc = float(np.mean(np.array(classes)[probs.argmax(1)] == [lab for lab, _ in rows[:100]]))
+    assert acc > 0.5, acc  # majority class: about 0.2
