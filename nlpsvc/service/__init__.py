@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from nlpsvc.service import errors
+from nlpsvc.service.jsonio import JSONProvider
 from nlpsvc.service.registry import Registry
 
 # Blueprint modules, each exposing ``bp`` (and ``OPENAPI_PATHS`` for /openapi.json).
@@ -32,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app; models are loaded here, once, not per request."""
     app = Flask(__name__)
+    app.json = JSONProvider(app)
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("NLPSVC")  # e.g. NLPSVC_MAX_TEXTS=500
     if config:
@@ -40,7 +42,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["MODELS_DIR"], default=app.config["DEFAULT_MODEL"]
     )
     app.extensions["nlpsvc"] = registry
-    app.json.sort_keys = False  # fields in the documented order; and sorting costs per request
     errors.init_app(app)
     for name in BLUEPRINTS:
         try:
