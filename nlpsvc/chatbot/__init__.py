@@ -8,36 +8,25 @@ The service loads a published artifact with ``load_artifact``; ``nlpsvc eval --k
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from nlpsvc.artifacts import Artifact, ArtifactError
+from nlpsvc.artifacts import Artifact
 from nlpsvc.chatbot.bot import FILES, Chatbot, Reply
+from nlpsvc.torch_threads import set_serving_threads
 
 __all__ = ["Chatbot", "Reply", "cli_eval", "load_artifact"]
-
-THREADS_ENV = "NLPSVC_TORCH_THREADS"
 
 
 def load_artifact(artifact: Artifact, threads: int | None = None) -> Chatbot:
     """The chatbot of a verified artifact, ready to answer.
 
     ``threads`` sets ``torch.set_num_threads`` for this process (one server worker); by default
-    ``$NLPSVC_TORCH_THREADS`` or 1, so N workers on N cores do not fight over cores.
+    ``$NLPSVC_TORCH_THREADS`` or 1 (``nlpsvc.torch_threads``, shared with the classifier).
     """
     for name in FILES:
         artifact.file(name)  # raises ArtifactError naming a missing file
-    if threads is None:
-        raw = os.environ.get(THREADS_ENV, "1")
-        try:
-            threads = int(raw)
-        except ValueError as e:
-            raise ArtifactError(f"{THREADS_ENV}={raw!r} is not an integer") from e
-    if threads > 0:
-        torch.set_num_threads(threads)
+    set_serving_threads(threads)
     return Chatbot.load(artifact.path)
 
 

@@ -22,6 +22,7 @@ from nlpsvc.classify.linear import LinearClassifier
 from nlpsvc.classify.metrics import evaluate
 from nlpsvc.config import to_dataclass
 from nlpsvc.text import TextConfig
+from nlpsvc.torch_threads import set_serving_threads
 
 Model = FastTextClassifier | LinearClassifier
 
@@ -89,6 +90,7 @@ def load_artifact(artifact: Artifact) -> TextClassifier:
     if LINEAR_FILE in files:
         variants["linear"] = LinearClassifier.load(artifact.file(LINEAR_FILE), config, text)
     if WEIGHTS in files:
+        set_serving_threads()  # $NLPSVC_TORCH_THREADS or 1, as the chatbot
         variants["fasttext"] = FastTextClassifier.load(
             artifact.file(WEIGHTS), artifact.file(META), config, text)
     if not variants:
