@@ -31,7 +31,8 @@ PY = sys.executable
 # compare other settings (both apps always run with the same ones).
 WORKERS = int(os.environ.get("BENCH_WORKERS", os.cpu_count() or 2))
 THREADS = int(os.environ.get("BENCH_THREADS", 1))
-CONNECTIONS, DURATION_S, ROUNDS = 8, 15, 2
+CONNECTIONS, DURATION_S = 8, 15
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", 3))  # alternating echo/score rounds: drift hits both
 SENTENCE = "Alice was beginning to get very tired of sitting by her sister on the bank"
 
 

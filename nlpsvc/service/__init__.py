@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app
 
 from nlpsvc.service import errors
 from nlpsvc.service.jsonio import JSONProvider
@@ -56,6 +56,4 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def registry() -> Registry:
     """The current app's model registry (inside a request)."""
-    from flask import current_app
-
     return current_app.extensions["nlpsvc"]

@@ -14,15 +14,15 @@ bp = Blueprint("score", __name__)
 LM_KINDS = ("ngram", "lstm")
 
 
-def _one_of(options: tuple[str, ...]):  # noqa: ANN202
-    return lambda v: None if v in options else f"must be one of {', '.join(options)}"
+def _lm_kind(value: str) -> str | None:
+    return None if value in LM_KINDS else f"must be one of {', '.join(LM_KINDS)}"
 
 
 @bp.post("/score")
 def score():  # noqa: ANN201
     body = json_body()
     texts = texts_field(body)
-    kind = get_field(body, "kind", str, default="ngram", check=_one_of(LM_KINDS))
+    kind = get_field(body, "kind", str, default="ngram", check=_lm_kind)
     per_token = get_field(body, "per_token", bool, default=False)
     model = get_field(body, "model", str, default=None)
     name, loaded = registry().get(kind, model)
