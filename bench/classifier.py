@@ -441,6 +441,9 @@ def render(results: dict[str, dict[str, Any]]) -> str:
     params = table(["dataset", "train / test", "selection", "fastText (tuned)",
                     "PyTorch (tuned)", "TF-IDF (tuned)"], param_rows)
     seeds = table(["dataset", "system", "test accuracy % per seed (0, 1, 2, ...)"], seed_rows)
+    old = [name for name, r in results.items() if "folds" not in r]
+    old_runs = (f"{', '.join(old)}: the earlier one-split run (commit ab18daf, same code for "
+                "that protocol), not re-run.\n\n" if old else "")
     return (
         (__doc__ or "").split("\n\n", 1)[1].strip() + "\n\n"
         f"Fixed for both fastText-style models: dim {DIM}, {BUCKETS:,} hash buckets, minCount 1; "
@@ -453,7 +456,7 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         "punctuation tokens kept or dropped, or C = 1 with char_wb 2-5-grams added (punctuation "
         "kept or dropped). On 20 Newsgroups only lr ≥ 0.5 and 25 epochs for both "
         "fastText-style models alike."
-        "\n\n" + kernel + "\n\n"
+        "\n\n" + kernel + "\n\n" + old_runs +
         "Test accuracy % (mean ± sd over the seeds where several), training seconds:\n\n"
         + acc_table + "\n\n"
         "Prediction throughput, texts/s (batch: every test text in one call; 1/call: one text per "
