@@ -14,11 +14,15 @@ stream of the whole text compared line by line (with our default NFKC normalisat
 without it), and on a slice, ``workers=1`` training of both systems compared vector by vector.
 
 Then ``/similar`` latency at the trained ~52k vocabulary and at 200k words (exact and faiss
-HNSW), in process and over HTTP through gunicorn, and memory of 1 vs 4 gunicorn workers.
+HNSW), in process and over HTTP through gunicorn (``wrk``, one connection, cycling through the
+same 1,000 words as the in-process measurement), and memory of 1 vs 4 gunicorn workers.
 
 Knobs (environment): ``NLPSVC_BENCH_EMB_FT_EPOCHS`` (fastText epochs, default 5),
 ``NLPSVC_BENCH_EMB_SEEDS`` (default ``1,2,3``), ``NLPSVC_BENCH_EMB_LINES`` (use only the first
-N lines: a quick smoke run).
+N lines: a quick smoke run), ``NLPSVC_BENCH_EMB_SERVE_ONLY=1`` (only the latency table: one
+skip-gram model with the benchmark's settings and seed 1, no gensim runs, no oracles, no memory;
+replaces the latency paragraph and table inside the existing embeddings section of
+BENCHMARKS.md, leaving the rest of the section as it is).
 """
 
 from __future__ import annotations
@@ -335,15 +339,35 @@ def request(port: int, method: str, path: str, body: dict | None = None) -> tupl
         conn.close()
 
 
-def http_latency(port: int, model: str, words: list[str]) -> tuple[float, float]:
-    times = []
-    for w in words:
-        t0 = time.perf_counter()
-        status, _ = request(port, "POST", "/similar", {"model": model, "word": w, "topn": 10})
-        times.append(time.perf_counter() - t0)
-        if status != 200:
-            raise RuntimeError(f"/similar answered {status} for {w!r}")
-    return percentiles(times)
+WRK_SECONDS = 10
+
+
+def wrk_latency(port: int, model: str, words: list[str],
+                seconds: int = WRK_SECONDS) -> dict[str, float]:
+    """``/similar`` over HTTP with ``wrk -t1 -c1 --latency``: one connection, one request at a
+    time, the Lua ``request()`` cycling through ``words`` (so no single word is repeated back to
+    back). A 2 s warm-up run first; p50/p99 are wrk's latency distribution of the timed run."""
+    from bench.service import parse_wrk
+
+    bodies = ",\n".join(json.dumps(json.dumps({"model": model, "word": w, "topn": 10}))
+                         for w in words)
+    script = ('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+              f"local bodies = {{\n{bodies}\n}}\nlocal i = 0\n"
+              "request = function()\n  i = i % #bodies + 1\n"
+              "  return wrk.format(nil, nil, nil, bodies[i])\nend\n")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    url = f"http://127.0.0.1:{port}/similar"
+    try:
+        runs = [subprocess.run(["wrk", "-t1", "-c1", f"-d{d}s", "--latency", "-s", f.name, url],
+                               capture_output=True, text=True, check=True).stdout
+                for d in (2, seconds)]
+    finally:
+        os.unlink(f.name)
+    out = parse_wrk(runs[-1])
+    if out["non2xx"] or out["socket_errors"]:
+        raise RuntimeError(f"wrk /similar {model}: {out}\n{runs[-1]}")
+    return out
 
 
 def memory(proc: subprocess.Popen) -> dict[str, float]:
@@ -371,11 +395,139 @@ def _ms(values: list[float], fmt: str = "{:.3f}") -> str:
     return f"{fmt.format(mean)} ± {fmt.format(sd)}"
 
 
-def main() -> None:
-    from bench.report import write_section
+COMMAND = "flock /tmp/nlpsvc-bench.lock .venv/bin/python -m bench.run --only embeddings"
+CASES = (("bench-skipgram", "exact (faiss scan of unit rows)"),
+         ("v200k", "exact (faiss scan of unit rows)"),
+         ("v200kann", "faiss HNSW"))
+
+
+def serving_models(skipgram: Path, models: Path) -> dict[str, Any]:
+    """The served skip-gram model, its 200k-word copy with and without the HNSW index
+    (published next to it), and the 1,000 query words (of the 30k most frequent)."""
     from nlpsvc.artifacts import load_current, verify
-    from nlpsvc.embeddings import EmbeddingModel, load_artifact, pin_threads
+    from nlpsvc.embeddings import load_artifact, pin_threads
     from nlpsvc.embeddings.index import build_index
+
+    pin_threads()
+    sg = load_artifact(verify(skipgram, check_hashes=False))
+    rng = np.random.default_rng(1)
+    top = sg.kv.index_to_key[:30_000]
+    words = [top[i] for i in rng.integers(0, len(top), 1000)]
+    big = synth_vocab(sg.kv, 200_000)
+    t0 = time.perf_counter()
+    index, ann = build_index(big.vectors, 0.95, seed=1)
+    ann["build_seconds"] = round(time.perf_counter() - t0, 1)
+    publish(big, models, "v200k")
+    publish(big, models, "v200kann", index, {**ann, "served": index is not None})
+    v200k = load_artifact(load_current(models / "v200k" / "embeddings"))
+    v200kann = load_artifact(load_current(models / "v200kann" / "embeddings"))
+    assert sg.unit is not None and v200k.unit is not None and v200kann.index is not None
+    return {"sg": sg, "big": big, "words": words, "ann": ann,
+            "loaded": {"bench-skipgram": sg, "v200k": v200k, "v200kann": v200kann}}
+
+
+def inprocess_latencies(s: dict[str, Any]) -> tuple[dict, dict]:
+    from nlpsvc.embeddings import EmbeddingModel
+
+    words = s["words"]
+    inproc = {name: inprocess_latency(s["loaded"][name], words) for name, _ in CASES}
+    # the previous exact path (gensim most_similar), as artifacts without unit rows use it
+    before = {"52k": inprocess_latency(EmbeddingModel(s["sg"].kv), words),
+              "200k": inprocess_latency(EmbeddingModel(s["big"]), words)}
+    return inproc, before
+
+
+def latency_rows(s: dict[str, Any], inproc: dict, before: dict, http: dict) -> list[list]:
+    ann, rows = s["ann"], []
+    for name, search in CASES:
+        recall = f"{ann['recall_at_10']:.3f}" if "HNSW" in search else "1 (exact)"
+        rows.append([f"{s['loaded'][name].vocab_size:,}", search, recall,
+                     "{:.2f} / {:.2f}".format(*inproc[name]),
+                     "{:.2f} / {:.2f}".format(http[name]["p50_ms"], http[name]["p99_ms"]),
+                     f"{http[name]['requests']:,}"])
+    for label, vocab in (("52k", s["sg"].vocab_size), ("200k", s["big"].vectors.shape[0])):
+        rows.append([f"{vocab:,}", "exact, gensim `most_similar` (previous path)",
+                     "1 (exact)", "{:.2f} / {:.2f}".format(*before[label]), "—", "—"])
+    return rows
+
+
+def _latency_text(lat_rows: list, ann: dict) -> str:
+    from bench.report import table
+
+    return f"""`/similar` latency (`{{"word": w, "topn": 10}}`, ms, p50 / p99): in process
+(`EmbeddingModel.most_similar`, 1,000 random words of the 30k most frequent, BLAS and faiss pinned
+to one thread, models loaded from their artifacts as the service loads them) and over HTTP
+(`wrk -t1 -c1 -d{WRK_SECONDS}s --latency` after a 2 s warm-up, one request at a time, a Lua
+`request()` cycling through the same 1,000 words; gunicorn, 1 sync worker, p50 / p99 of wrk's
+latency distribution). gunicorn's sync worker closes the connection after each response, so wrk
+reconnects between requests, but its clock starts when the request is written: the client's TCP
+set-up is outside the figure, the server's accept and the whole request/response inside it.
+Exact search is `faiss.knn` (inner product) over the memory-mapped unit-row matrix
+`vectors.unit.npy`, with gensim's rules (query words excluded, analogy = mean of unit positives
+minus negatives); the last two rows are gensim's `most_similar`, still used for artifacts written
+without that file. The 200k vocabulary is the 52k trained vectors plus 148k noisy copies of them
+(`synth_vocab`); the HNSW index (M=32, efConstruction=80) was built in {ann['build_seconds']} s and
+tuned to efSearch {ann['ef_search']} for recall@10 {ann['recall_at_10']:.3f} against exact search
+on {ann['recall_queries']} vocabulary words.
+
+{table(["vocab", "search", "recall@10", "in process p50 / p99", "HTTP p50 / p99",
+        "HTTP requests"], lat_rows)}
+"""
+
+
+def serve_only() -> None:
+    """Only the latency table: one skip-gram model (the benchmark's settings, seed 1), the 200k
+    sets, in process and wrk; the table replaces the one in BENCHMARKS.md's embeddings section."""
+    from bench.report import BENCHMARKS
+
+    work = Path(tempfile.mkdtemp(prefix="nlpsvc-bench-emb-serve-"))
+    try:
+        text = work / "text.txt"
+        counts = build_text(text)
+        print(f"[embeddings] serve-only, text: {counts}", file=sys.stderr, flush=True)
+        r = ours("skipgram", text, work, dict(SETTINGS), evaluate=False)
+        s = serving_models(r["path"], work / "models")
+        inproc, before = inprocess_latencies(s)
+        server, port = start_server(work / "models", 1)
+        try:
+            http = {name: wrk_latency(port, name, s["words"]) for name, _ in CASES}
+        finally:
+            stop_server(server)
+        rows = latency_rows(s, inproc, before, http)
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        latency = _latency_text(rows, s["ann"]) + (
+            f"\nThis latency table was re-measured on its own on {stamp} (commit "
+            f"{_commit()}) with `NLPSVC_BENCH_EMB_SERVE_ONLY=1 {COMMAND}`: one skip-gram model "
+            f"trained with the settings above (seed 1, {r['vocab']:,} words) as the 52k set, "
+            "HTTP measured with wrk; the tables above and below are from the full run.\n")
+        print(latency)
+        RAW.with_name("nlpsvc-bench-embeddings-latency.json").write_text(json.dumps(
+            {"latency": inproc, "latency_before": before, "http": http, "ann": s["ann"],
+             "vocab": r["vocab"]}, indent=1, default=str), encoding="utf-8")
+        doc = BENCHMARKS.read_text(encoding="utf-8")
+        a = doc.index("<!-- section:embeddings -->")
+        b = doc.index("<!-- /section:embeddings -->", a)
+        start = doc.index("`/similar` latency (`", a, b)
+        end = doc.index("\nMemory of the gunicorn service", start, b)
+        doc = doc[:start] + latency + doc[end:]
+        tmp = BENCHMARKS.with_suffix(".md.tmp")
+        tmp.write_text(doc, encoding="utf-8")
+        tmp.replace(BENCHMARKS)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _commit() -> str:
+    from bench.report import commit
+
+    return commit()
+
+
+def main() -> None:
+    if os.environ.get("NLPSVC_BENCH_EMB_SERVE_ONLY"):
+        serve_only()
+        return
+    from bench.report import write_section
 
     ft_epochs = int(os.environ.get("NLPSVC_BENCH_EMB_FT_EPOCHS", "5"))
     seeds = [int(x) for x in os.environ.get("NLPSVC_BENCH_EMB_SEEDS", "1,2,3").split(",")]
@@ -414,33 +566,14 @@ def main() -> None:
         rows, detail, summary = _training_tables(runs, ft_epochs)
 
         # Serving: the 52k skip-gram model, and 200k words exact and with the HNSW index.
-        pin_threads()
         models = work / "models"
-        sg = load_artifact(verify(served["skipgram"], check_hashes=False))
-        rng = np.random.default_rng(1)
-        top = sg.kv.index_to_key[:30_000]
-        words = [top[i] for i in rng.integers(0, len(top), 1000)]
-        big = synth_vocab(sg.kv, 200_000)
-        t0 = time.perf_counter()
-        index, ann = build_index(big.vectors, 0.95, seed=1)
-        ann["build_seconds"] = round(time.perf_counter() - t0, 1)
-        publish(big, models, "v200k")
-        publish(big, models, "v200kann", index, {**ann, "served": index is not None})
-        v200k = load_artifact(load_current(models / "v200k" / "embeddings"))
-        v200kann = load_artifact(load_current(models / "v200kann" / "embeddings"))
-        assert sg.unit is not None and v200k.unit is not None and v200kann.index is not None
-
-        cases = (("bench-skipgram", sg, "exact (faiss scan of unit rows)"),
-                 ("v200k", v200k, "exact (faiss scan of unit rows)"),
-                 ("v200kann", v200kann, "faiss HNSW"))
-        inproc = {name: inprocess_latency(model, words) for name, model, _ in cases}
-        # the previous exact path (gensim most_similar), as artifacts without unit rows use it
-        before = {"52k": inprocess_latency(EmbeddingModel(sg.kv), words),
-                  "200k": inprocess_latency(EmbeddingModel(big), words)}
+        s = serving_models(served["skipgram"], models)
+        ann = s["ann"]
+        inproc, before = inprocess_latencies(s)
 
         server, port = start_server(models, 1)
         try:
-            http = {name: http_latency(port, name, words[:300]) for name, _, _ in cases}
+            http = {name: wrk_latency(port, name, s["words"]) for name, _ in CASES}
             mem1 = _warm_memory(server, port, 1)
         finally:
             stop_server(server)
@@ -449,21 +582,13 @@ def main() -> None:
             mem4 = _warm_memory(server, port, 4)
         finally:
             stop_server(server)
-        lat_rows = []
-        for name, model, search in cases:
-            recall = f"{ann['recall_at_10']:.3f}" if "HNSW" in search else "1 (exact)"
-            lat_rows.append([f"{model.vocab_size:,}", search, recall,
-                             "{:.2f} / {:.2f}".format(*inproc[name]),
-                             "{:.2f} / {:.2f}".format(*http[name])])
-        for label, vocab in (("52k", sg.vocab_size), ("200k", big.vectors.shape[0])):
-            lat_rows.append([f"{vocab:,}", "exact, gensim `most_similar` (previous path)",
-                             "1 (exact)", "{:.2f} / {:.2f}".format(*before[label]), "—"])
+        lat_rows = latency_rows(s, inproc, before, http)
         mem_rows = [[n, m["processes"], f"{m['rss']:.0f}", f"{m['pss']:.0f}", f"{m['uss']:.0f}"]
                     for n, m in ((1, mem1), (4, mem4))]
 
         body = _report(counts, ft_epochs, seeds, rows, detail, lat_rows, mem_rows, ann,
                        max_lines, stream, identity, runs["skipgram"]["gensim"][0])
-        command = "flock /tmp/nlpsvc-bench.lock .venv/bin/python -m bench.run --only embeddings"
+        command = COMMAND
         knobs = [f"NLPSVC_BENCH_EMB_FT_EPOCHS={ft_epochs}" if ft_epochs != 5 else "",
                  f"NLPSVC_BENCH_EMB_SEEDS={','.join(map(str, seeds))}"
                  if seeds != [1, 2, 3] else "",
@@ -480,7 +605,7 @@ def main() -> None:
             {"summary": summary, "stream": stream, "identity": identity,
              "latency": {k: list(v) for k, v in inproc.items()},
              "latency_before": {k: list(v) for k, v in before.items()},
-             "http": {k: list(v) for k, v in http.items()}, "ann": ann,
+             "http": http, "ann": ann,
              "memory": {"1": mem1, "4": mem4},
              "runs": {a: {s: [{k: v for k, v in r.items() if k != "path"} for r in rs]
                           for s, rs in d.items()} for a, d in runs.items()}},
@@ -590,20 +715,7 @@ vocabulary and training):
 {table(["model", "seed", "system", "words/s", "per CPU-s", "train s", "WordSim-353 ρ",
         "SimLex-999 ρ", "analogies", "total s"], detail)}
 
-`/similar` latency (`{{"word": w, "topn": 10}}`, ms, p50 / p99): in process
-(`EmbeddingModel.most_similar`, 1,000 random words of the 30k most frequent, BLAS and faiss pinned
-to one thread, models loaded from their artifacts as the service loads them) and over HTTP (300
-sequential requests to gunicorn, 1 sync worker, a new connection each). Exact search is
-`faiss.knn` (inner product) over the memory-mapped unit-row matrix `vectors.unit.npy`, with
-gensim's rules (query words excluded, analogy = mean of unit positives minus negatives); the last
-two rows are gensim's `most_similar`, still used for artifacts written without that file.
-The 200k vocabulary is the 52k trained vectors plus 148k noisy copies of them (`synth_vocab`);
-the HNSW index (M=32, efConstruction=80) was built in {ann['build_seconds']} s and tuned to efSearch
-{ann['ef_search']} for recall@10 {ann['recall_at_10']:.3f} against exact search on
-{ann['recall_queries']} vocabulary words.
-
-{table(["vocab", "search", "recall@10", "in process p50 / p99", "HTTP p50 / p99"], lat_rows)}
-
+{_latency_text(lat_rows, ann)}
 Memory of the gunicorn service (MiB, master + workers, after every worker answered queries on
 four of the five loaded embedding sets: 52k skip-gram, 52k fastText with its 800 MB n-gram
 buckets, 200k exact, 200k + HNSW; 52k CBOW loaded too). RSS counts shared pages once per
