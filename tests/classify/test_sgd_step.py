@@ -13,15 +13,20 @@ from nlpsvc.classify.fasttext import example_step, sgd_step
 from nlpsvc.classify.model import FastTextModule, FastTextModuleConfig
 
 
-@pytest.mark.parametrize("loss", ["softmax", "ova"])
-def test_sgd_step_matches_autograd(loss: str) -> None:
-    torch.manual_seed(0)
+def random_module(seed: int) -> tuple[FastTextModule, FastTextModule]:
+    """A small module with random rows and output layer (a non-trivial start), and a copy."""
+    torch.manual_seed(seed)
     module = FastTextModule(FastTextModuleConfig(num_rows=30, dim=6, num_classes=4))
-    with torch.no_grad():  # non-trivial start: random rows and output layer
+    with torch.no_grad():
         module.embedding.weight.normal_()
         module.output.weight.normal_()
         module.output.bias.normal_()
-    ref = copy.deepcopy(module)
+    return module, copy.deepcopy(module)
+
+
+@pytest.mark.parametrize("loss", ["softmax", "ova"])
+def test_sgd_step_matches_autograd(loss: str) -> None:
+    module, ref = random_module(0)
     # three bags, with a repeated id inside one bag and across bags, and an empty bag
     ids = torch.tensor([1, 2, 2, 5, 1, 7, 9])
     offsets = torch.tensor([0, 3, 3])
@@ -54,13 +59,7 @@ def test_example_step_matches_per_example_autograd(loss: str) -> None:
     """example_step = fastText's per-example SGD on the output layer (one autograd step per
     text, in order, each with its own lr), with the input rows read at the start of the batch
     and their per-example updates summed (hogwild)."""
-    torch.manual_seed(1)
-    module = FastTextModule(FastTextModuleConfig(num_rows=30, dim=6, num_classes=4))
-    with torch.no_grad():
-        module.embedding.weight.normal_()
-        module.output.weight.normal_()
-        module.output.bias.normal_()
-    ref = copy.deepcopy(module)
+    module, ref = random_module(1)
     ids = torch.tensor([1, 2, 2, 5, 1, 7, 9, 3, 1])
     lengths = torch.tensor([3, 0, 4, 2])
     offsets = torch.cumsum(lengths, 0) - lengths
@@ -107,13 +106,7 @@ def test_compiled_kernel_equals_the_reference_step_text_by_text(loss: str) -> No
 
     if not sgd_kernel.AVAILABLE:
         pytest.skip("numba not installed")
-    torch.manual_seed(2)
-    module = FastTextModule(FastTextModuleConfig(num_rows=30, dim=6, num_classes=4))
-    with torch.no_grad():
-        module.embedding.weight.normal_()
-        module.output.weight.normal_()
-        module.output.bias.normal_()
-    ref = copy.deepcopy(module)
+    module, ref = random_module(2)
     # repeated ids inside a text and across texts (so later texts see earlier row updates),
     # an empty text, and an order that revisits a text
     ids = torch.tensor([1, 2, 2, 5, 1, 7, 9, 3, 1, 2, 8])
