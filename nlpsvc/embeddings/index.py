@@ -1,6 +1,6 @@
-"""Approximate nearest-neighbour search (faiss HNSW) for large vocabularies.
+"""Nearest-neighbour search over unit vectors: exact (one faiss scan) and approximate (HNSW).
 
-Exact search is a matrix-vector product over the whole vocabulary: fine up to ~100k words,
+Exact search is an inner-product scan over the whole vocabulary: fine up to ~100k words,
 linear beyond. Above ``ann_threshold`` words the pipeline builds an HNSW graph over the
 unit-normalised vectors (inner product = cosine), raises ``efSearch`` until recall@10 against
 exact search reaches the target, and stores that recall in the manifest. The index file is read
@@ -47,6 +47,15 @@ def exact_top(unit: np.ndarray, queries: np.ndarray, k: int, exclude: np.ndarray
     top = np.argpartition(-scores, k, axis=1)[:, :k]
     order = np.take_along_axis(scores, top, axis=1).argsort(axis=1)[:, ::-1]
     return np.take_along_axis(top, order, axis=1)
+
+
+def exact_search(unit: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, ids), shape (1, k): the ``k`` rows of ``unit`` with the largest inner product
+    with ``query``, best first. faiss reads the (mapped) array in place; ids are -1 past the
+    end."""
+    faiss = _faiss()
+    q = np.ascontiguousarray(np.atleast_2d(query), dtype=np.float32)
+    return faiss.knn(q, unit, k, metric=faiss.METRIC_INNER_PRODUCT)
 
 
 class AnnIndex:

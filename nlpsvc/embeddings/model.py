@@ -31,7 +31,7 @@ from gensim.models.fasttext import FastTextKeyedVectors
 from gensim.models.keyedvectors import KeyedVectors
 
 from nlpsvc.artifacts import Artifact, load_current
-from nlpsvc.embeddings.index import AnnIndex
+from nlpsvc.embeddings.index import AnnIndex, exact_search, normalized
 from nlpsvc.text import TextConfig, Tokenizer
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,6 @@ class Neighbour:
 def save_vectors(kv: KeyedVectors, folder: str | Path) -> Path:
     """Save so that every array is a separate, memory-mappable ``.npy`` file, plus the
     unit-row matrix exact search scans (and fastText's in-vocabulary vectors)."""
-    from nlpsvc.embeddings.index import normalized
-
     folder = Path(folder)
     path = folder / VECTORS
     kv.save(str(path), sep_limit=0)
@@ -180,16 +178,6 @@ class EmbeddingModel:
         """Cosine similarity of two words, and whether either was unseen."""
         (ka, kb), oov = self._resolve([a, b], where)
         return float(self.kv.similarity(ka, kb)), oov
-
-
-def exact_search(unit: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, ids), shape (1, k): the ``k`` rows of ``unit`` with the largest inner product
-    with ``query``, best first. faiss reads the (mapped) array in place; ids are -1 past the
-    end."""
-    import faiss
-
-    q = np.ascontiguousarray(np.atleast_2d(query), dtype=np.float32)
-    return faiss.knn(q, unit, k, metric=faiss.METRIC_INNER_PRODUCT)
 
 
 def pin_threads() -> None:
