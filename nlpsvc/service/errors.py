@@ -6,7 +6,6 @@ validate with the helpers here so every endpoint answers the same way to the sam
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -28,20 +27,13 @@ class ApiError(Exception):
         return jsonify(body), self.status
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")  # Python's json accepts NaN/Infinity; RFC 8259 not
-
-
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # built once, not per request
-
-
 def json_body() -> dict[str, Any]:
     """The request's JSON object, or the right 413/415/400/422.
 
-    Parsed with ``json.loads`` on the raw bytes, as Flask's ``get_json`` does but without its
-    per-call machinery: every request pays this, and it is part of the service's overhead over a
-    bare JSON endpoint. Strict JSON: no NaN/Infinity, and nesting too deep for the parser is a 400,
-    not a crash.
+    Parsed by the app's JSON provider (``jsonio``) on the raw bytes, as Flask's ``get_json``
+    does but without its per-call machinery: every request pays this, and it is part of the
+    service's overhead over a bare JSON endpoint. Strict JSON: no NaN/Infinity, and nesting too
+    deep for the parser is a 400, not a crash.
     """
     req = request._get_current_object()  # one proxy lookup instead of one per attribute
     limit = current_app.config["MAX_CONTENT_LENGTH"]
@@ -57,7 +49,7 @@ def json_body() -> dict[str, Any]:
     if len(raw) > limit:
         raise ApiError(413, "too_large", f"request body exceeds {limit} bytes")
     try:
-        body = _DECODER.decode(raw.decode("utf-8"))
+        body = current_app.json.loads(raw)
     except UnicodeDecodeError as e:
         raise ApiError(400, "malformed_json", "request body is not valid UTF-8") from e
     except ValueError as e:

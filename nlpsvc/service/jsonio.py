@@ -1,5 +1,6 @@
-"""The service's JSON responses: Flask's default provider with one prebuilt encoder.
+"""The service's JSON, both ways: Flask's default provider with a prebuilt encoder and decoder.
 
+Requests are strict JSON: NaN/Infinity (Python extensions) are refused, and bytes must be UTF-8.
 ``json.dumps`` with keyword arguments (which Flask always passes) builds a new ``JSONEncoder`` on
 every call; on a small ``/score`` response that is a measurable share of the request. The output
 is the same compact JSON Flask writes, with keys in insertion order (the documented field order)
@@ -15,6 +16,10 @@ from flask import Flask, Response
 from flask.json.provider import DefaultJSONProvider
 
 
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")  # Python's json accepts NaN/Infinity; RFC 8259 not
+
+
 class JSONProvider(DefaultJSONProvider):
     sort_keys = False
 
@@ -24,6 +29,13 @@ class JSONProvider(DefaultJSONProvider):
             separators=(",", ":"), default=self.default, ensure_ascii=self.ensure_ascii,
             sort_keys=self.sort_keys,
         )
+        self._decoder = json.JSONDecoder(parse_constant=_reject_constant)
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        """Strict JSON; bytes are UTF-8 (``UnicodeDecodeError`` otherwise)."""
+        if kwargs:
+            return super().loads(s, **kwargs)
+        return self._decoder.decode(s.decode("utf-8") if isinstance(s, bytes) else s)
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
         if self.compact is False or (self.compact is None and self._app.debug):
