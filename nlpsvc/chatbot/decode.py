@@ -304,6 +304,8 @@ def filter_logits(log_probs: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tens
     """Keep the ``top_k`` most probable words and the smallest set with mass >= ``top_p``.
 
     log_probs (K, V) -> (K, V) with the rest at -inf (not renormalised; sampling does that).
+    The most probable word is always kept: a ``top_p`` below float32's smallest number rounds
+    to 0 in the comparison and would otherwise drop every word (NaN probabilities).
     """
     out = log_probs.clone()
     if top_k > 0 and top_k < out.size(-1):
@@ -311,11 +313,24 @@ def filter_logits(log_probs: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tens
         out[out < kth] = float("-inf")
     if top_p < 1.0:
         sorted_lp, order = out.sort(dim=-1, descending=True)
-        cum = sorted_lp.softmax(-1).cumsum(-1)  # (K, V)
-        drop = cum - sorted_lp.softmax(-1) >= top_p  # mass before this word already >= top_p
+        probs = sorted_lp.softmax(-1)
+        drop = probs.cumsum(-1) - probs >= top_p  # mass before this word already >= top_p
+        drop[:, 0] = False
         sorted_lp[drop] = float("-inf")
         out = torch.full_like(out, float("-inf")).scatter(-1, order, sorted_lp)
     return out
+
+
+def _tempered(log_probs: Tensor, temperature: float) -> Tensor:
+    """``log_probs / temperature`` shifted so each row's best word is at 0.
+
+    Softmax does not change under the shift, but a tiny temperature no longer overflows every
+    word to -inf (NaN probabilities): the best word stays finite and the sample is greedy.
+    A temperature below the dtype's smallest normal number is raised to it (it would round to
+    0, and 0/0 is NaN); the draw is greedy either way.
+    """
+    best = log_probs.max(dim=-1, keepdim=True).values
+    return (log_probs - best) / max(temperature, torch.finfo(log_probs.dtype).tiny)
 
 
 @torch.inference_mode()
@@ -355,7 +370,7 @@ def sample(
     for _ in range(c.max_len):
         log_probs, state, weights = model.decoder.step(y, state, memory)
         log_probs = c.apply(log_probs, seqs)
-        scaled = filter_logits(log_probs / temperature, top_k, top_p)
+        scaled = filter_logits(_tempered(log_probs, temperature), top_k, top_p)
         toks = torch.multinomial(scaled.softmax(-1), 1, generator=gen).squeeze(1)  # (n,)
         for i in range(n):
             if done[i]:

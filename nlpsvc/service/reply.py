@@ -22,6 +22,7 @@ bp = Blueprint("reply", __name__)
 MAX_BEAM = 20
 MAX_REPLY_LEN = 100
 MAX_ANTI_LM = 5.0
+MAX_SEED = 2**64 - 1  # torch.Generator.manual_seed overflows above
 
 _ERROR = {"description": "error", "content": {"application/json": {
     "schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -37,7 +38,7 @@ _SAMPLING = {
                   "description": "keep the k most probable words (0 = all)"},
         "top_p": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 1,
                   "default": 1.0, "description": "nucleus: smallest set with this mass"},
-        "seed": {"type": "integer", "nullable": True,
+        "seed": {"type": "integer", "nullable": True, "minimum": 0, "maximum": MAX_SEED,
                  "description": "same seed, same replies"},
     },
 }
@@ -140,7 +141,7 @@ def _sampling(body: dict[str, Any]) -> dict[str, Any] | None:
         "top_k": sub("top_k", int, 0, lambda v: None if v >= 0 else "must be >= 0"),
         "top_p": float(sub("top_p", (int, float), 1.0,
                            lambda v: None if 0 < v <= 1 else "must be in (0, 1]")),
-        "seed": sub("seed", int, None),
+        "seed": sub("seed", int, None, int_range(0, MAX_SEED)),
     }
 
 

@@ -144,12 +144,25 @@ def test_top_k_one_sampling_is_greedy(tiny_bot: Chatbot) -> None:
     assert s.tokens == decode.greedy(tiny_bot.model, ids, cons).tokens
 
 
+@pytest.mark.parametrize("option", [{"temperature": 1e-38}, {"temperature": 1e-300},
+                                    {"top_p": 1e-46}, {"top_p": 5e-324}])
+def test_extreme_temperature_and_top_p_sample_the_greedy_reply(tiny_bot: Chatbot,
+                                                                option: dict) -> None:
+    """Issue 14: tiny values used to turn every probability into -inf/NaN (500 on /reply)."""
+    ids = _ids(tiny_bot, MESSAGES[0])
+    cons = decode.Constraints(max_len=10)
+    (s,) = decode.sample(tiny_bot.model, ids, 1, cons, seed=0, **option)
+    assert s.tokens == decode.greedy(tiny_bot.model, ids, cons).tokens
+
+
 def test_filter_logits_top_k_and_top_p() -> None:
     lp = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     assert torch.isinf(decode.filter_logits(lp, top_k=2)).tolist() == [[False, False, True, True]]
     kept = ~torch.isinf(decode.filter_logits(lp, top_p=0.7))
     assert kept.tolist() == [[True, True, False, False]]  # 0.5 < 0.7 needs the second word
     assert (~torch.isinf(decode.filter_logits(lp, top_p=0.5))).sum() == 1
+    assert (~torch.isinf(decode.filter_logits(lp, top_p=1e-46))).tolist() == [
+        [True, False, False, False]]  # the most probable word is always kept
 
 
 def test_constraints_min_len_no_repeat_and_unk() -> None:

@@ -166,6 +166,8 @@ def test_long_message_is_truncated_and_said_so(client) -> None:
     ({"message": "hi", "history": ["ok", 5]}, "history[1]"),
     ({"message": "hi", "sampling": {"temperature": 0}}, "sampling.temperature"),
     ({"message": "hi", "sampling": {"top_p": 1.5}}, "sampling.top_p"),
+    ({"message": "hi", "sampling": {"seed": 100000000000000000000000000000}}, "sampling.seed"),
+    ({"message": "hi", "sampling": {"seed": -1}}, "sampling.seed"),
     ({"message": "hi", "sampling": {"beam": 2}}, "sampling"),
     ({"message": "hi", "anti_lm": -0.1}, "anti_lm"),
     ({"message": "hi", "anti_lm": 6}, "anti_lm"),
@@ -177,6 +179,17 @@ def test_reply_validation(client, body: dict, field: str) -> None:
     r = client.post("/reply", json=body)
     assert r.status_code == 422, r.get_json()
     assert r.get_json()["error"]["field"] == field
+
+
+@pytest.mark.parametrize("sampling", [
+    {"temperature": 1e-38}, {"top_p": 1e-46}, {"temperature": 1e-38, "top_p": 1e-46},
+    {"seed": 2**64 - 1}, {"seed": 0},
+])
+def test_reply_extreme_sampling_options_answer(client, sampling: dict) -> None:
+    """Issue 14: these were 500s (seed overflow in manual_seed; NaN probabilities)."""
+    r = client.post("/reply", json={"message": "hi", "n_best": 2, "sampling": sampling})
+    assert r.status_code == 200, r.get_json()
+    assert isinstance(r.get_json()["reply"], str)
 
 
 def test_reply_without_a_chatbot_is_503(make_app) -> None:  # noqa: ANN001
