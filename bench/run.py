@@ -12,7 +12,10 @@ import importlib
 import sys
 import time
 
-SUITES = ("ngram", "ngram_estimators", "service", "batch", "embeddings", "classifier", "chatbot")
+SUITES = (
+    "ngram", "ngram_scale", "ngram_estimators", "service", "batch", "embeddings", "classifier",
+    "chatbot",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
