@@ -24,12 +24,16 @@ EOS = "</s>"
 
 
 def fnv1a_32(words: list[str]) -> np.ndarray:
-    """32-bit FNV-1a hash of each word's UTF-8 bytes, vectorised over the words."""
+    """32-bit FNV-1a hash of each word's UTF-8 bytes, vectorised over the words.
+
+    A lone surrogate (valid in JSON, ``"\\ud800"``, but not in UTF-8) hashes its surrogate-pass
+    bytes: no error, and no collision with any real character.
+    """
     n = len(words)
     out = np.full(n, FNV_OFFSET, dtype=np.uint32)
     if n == 0:
         return out
-    encoded = [w.encode("utf-8") for w in words]
+    encoded = [w.encode("utf-8", "surrogatepass") for w in words]
     lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=n)
     order = np.argsort(-lengths, kind="stable")  # longest first: active rows are a prefix
     flat = np.frombuffer(b"".join(encoded[i] for i in order), dtype=np.uint8).astype(np.uint32)

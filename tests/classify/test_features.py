@@ -41,6 +41,18 @@ def test_fnv1a_matches_the_published_vectors_and_a_plain_loop() -> None:
     assert fnv1a_32(words).tolist() == [reference_fnv1a(w) for w in words]
 
 
+def test_fnv1a_hashes_lone_surrogates_without_error() -> None:
+    """Issue 14: JSON may carry a lone surrogate ("\\ud800"); UTF-8 cannot encode it, so it
+    hashes its surrogate-pass bytes (ED A0 80), distinct from every real character."""
+    h = 2166136261
+    for byte in b"\xed\xa0\x80":
+        h = ((h ^ byte) * 16777619) & 0xFFFFFFFF
+    assert fnv1a_32(["\ud800", "ok"]).tolist() == [h, reference_fnv1a("ok")]
+    bags = Featurizer(TextConfig(), word_ngrams=2, buckets=100, vocab=["a"]).transform(
+        ["a \ud800 b", "\udfff"])
+    assert len(bags.offsets) == 2
+
+
 def test_hashing_is_identical_across_processes() -> None:
     here = Featurizer(TextConfig(), word_ngrams=3, buckets=1000, vocab=["what", "is", "a"])
     bags = here.transform(TEXTS)

@@ -52,6 +52,15 @@ def test_blank_text_is_answered_and_flagged(client) -> None:
     assert [res["empty"] for res in r.get_json()["results"]] == [True, False]
 
 
+@pytest.mark.parametrize("variant", ["linear", "fasttext"])
+@pytest.mark.parametrize("text", ["\ud800", "who \udfff wrote it ?"])
+def test_lone_surrogates_are_answered(client, variant: str, text: str) -> None:
+    """Issue 14: the fastText variant answered 500 (UnicodeEncodeError in its word hash)."""
+    r = post(client, {"text": text, "variant": variant})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["variant"] == variant
+
+
 @pytest.mark.parametrize("body, field", [
     ({"text": ""}, "text"),
     ({"texts": ["ok", ""]}, "texts[1]"),
