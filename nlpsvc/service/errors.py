@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, current_app, jsonify, request
+from flask import Flask, Request, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 _MISSING = object()
@@ -43,7 +43,7 @@ def json_body() -> dict[str, Any]:
     if not req.is_json:
         raise ApiError(415, "unsupported_media_type", "Content-Type must be application/json")
     try:
-        raw = req.get_data(cache=True)
+        raw = _read_body(req, limit)
     except HTTPException as e:  # werkzeug's own limit on a body without Content-Length
         raise ApiError(413, "too_large", f"request body exceeds {limit} bytes") from e
     if len(raw) > limit:
@@ -59,6 +59,25 @@ def json_body() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(422, "invalid_type", "request body must be a JSON object")
     return body
+
+
+def _read_body(req: Request, limit: int) -> bytes:
+    """The body's bytes; a body without Content-Length (chunked) is read to ``limit + 1``.
+
+    werkzeug reads such a body only up to the limit and silently drops the rest, so an
+    oversized chunked body whose first ``limit`` bytes parse would be answered 200; one byte
+    more than the limit lets the caller answer 413, as for a Content-Length over it.
+    """
+    if req.content_length is not None or not req.environ.get("wsgi.input_terminated"):
+        return req.get_data(cache=True)  # Content-Length bounded (or no body: empty)
+    stream, parts, size = req.environ["wsgi.input"], [], 0
+    while size <= limit:
+        chunk = stream.read(limit + 1 - size)
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts)
 
 
 def field(

@@ -53,6 +53,11 @@ def test_gunicorn_serves_score(models_root: Path) -> None:
         big = requests.post(f"{base}/score", data=b"x" * (2 << 20), timeout=10,
                             headers={"Content-Type": "application/json"})
         assert big.status_code == 413
+        padded = b'{"text": "the queen"}' + b" " * (2 << 20)  # the first MiB parses
+        chunked = requests.post(f"{base}/score", data=iter([padded[:1 << 20], padded[1 << 20:]]),
+                                timeout=10, headers={"Content-Type": "application/json"})
+        assert chunked.request.headers.get("Transfer-Encoding") == "chunked"
+        assert chunked.status_code == 413 and chunked.json()["error"]["code"] == "too_large"
         assert requests.get(f"{base}/openapi.json", timeout=10).json()["openapi"].startswith("3")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

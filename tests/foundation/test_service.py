@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from nlpsvc.service.registry import Registry
 
@@ -120,6 +123,28 @@ def test_malformed_json_wrong_type_and_size(client: FlaskClient) -> None:
     big = json.dumps({"texts": ["x" * 9000] * 120})  # ~1.08 MB > 1 MiB
     resp = client.post("/score", data=big, content_type="application/json")
     assert resp.status_code == 413 and error_of(resp)["code"] == "too_large"
+
+
+def chunked_post(app: Flask, body: bytes) -> tuple[int, dict]:
+    """POST /score without Content-Length on a stream the server terminates, as gunicorn
+    passes a ``Transfer-Encoding: chunked`` body (the test client always sets a length)."""
+    environ = EnvironBuilder(path="/score", method="POST", input_stream=io.BytesIO(body),
+                             content_type="application/json").get_environ()
+    del environ["CONTENT_LENGTH"]
+    environ["wsgi.input_terminated"] = True
+    chunks, status, _ = run_wsgi_app(app, environ, buffered=True)
+    return int(status.split()[0]), json.loads(b"".join(chunks))
+
+
+def test_chunked_body_over_the_limit_is_413(app: Flask) -> None:
+    """Issue 14: cut at 1 MiB and answered 200 when the first MiB parsed."""
+    head = b'{"text": "the queen said"}'
+    status, body = chunked_post(app, head + b" " * (2 << 20))
+    assert status == 413 and body["error"]["code"] == "too_large"
+    assert chunked_post(app, head + b" " * ((1 << 20) + 1 - len(head)))[0] == 413  # 1 byte over
+    status, body = chunked_post(app, head + b" " * ((1 << 20) - len(head)))  # exactly the limit
+    assert status == 200, body
+    assert chunked_post(app, head)[0] == 200
 
 
 def test_http_errors_are_json(client: FlaskClient) -> None:
