@@ -156,7 +156,12 @@ def init_app(app: Flask) -> None:
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
             e.code or 500, "http_error"
         )
-        return ApiError(e.code or 500, code, e.description or e.name).response()
+        body, status = ApiError(e.code or 500, code, e.description or e.name).response()
+        # keep the exception's own headers: a 405 must say which methods are allowed (Allow)
+        for name, value in e.get_headers():
+            if name.lower() != "content-type":
+                body.headers[name] = value
+        return body, status
 
     @app.errorhandler(Exception)
     def _internal(e: Exception):  # noqa: ANN202

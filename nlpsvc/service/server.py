@@ -15,7 +15,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from nlpsvc.service import create_app
+from nlpsvc.service import create_app, gunicorn_errors
 
 DEFAULT_WORKERS = os.cpu_count() or 2
 DEFAULT_THREADS = 1
@@ -28,6 +28,7 @@ class _Gunicorn(BaseApplication):
         super().__init__()
 
     def load_config(self) -> None:
+        gunicorn_errors.install()  # in the master, so every forked worker has it
         for key, value in self.options.items():
             if value is not None and key in self.cfg.settings:
                 self.cfg.set(key, value)

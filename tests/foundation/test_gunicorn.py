@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_gunicorn_serves_score(models_root: Path) -> None:
+@pytest.fixture(scope="module")
+def server(models_root: Path) -> Iterator[tuple[str, int]]:
+    """``nlpsvc serve`` with 2 workers over the mini n-gram set: (base URL, port)."""
     port = free_port()
     cmd = [sys.executable, "-m", "nlpsvc.cli", "serve", "--models", str(models_root),
            "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--threads", "2"]
@@ -41,24 +45,7 @@ def test_gunicorn_serves_score(models_root: Path) -> None:
                 pass
             assert time.monotonic() < deadline, "server not ready in 60 s"
             time.sleep(0.2)
-        resp = requests.post(f"{base}/score", json={"texts": ["the queen said", "alice"]},
-                             timeout=10)
-        assert resp.status_code == 200
-        results = resp.json()["results"]
-        assert [r["text"] for r in results] == ["the queen said", "alice"]
-        assert all(r["log10_prob"] < 0 for r in results)
-        bad = requests.post(f"{base}/score", data="{", timeout=10,
-                            headers={"Content-Type": "application/json"})
-        assert bad.status_code == 400 and bad.json()["error"]["code"] == "malformed_json"
-        big = requests.post(f"{base}/score", data=b"x" * (2 << 20), timeout=10,
-                            headers={"Content-Type": "application/json"})
-        assert big.status_code == 413
-        padded = b'{"text": "the queen"}' + b" " * (2 << 20)  # the first MiB parses
-        chunked = requests.post(f"{base}/score", data=iter([padded[:1 << 20], padded[1 << 20:]]),
-                                timeout=10, headers={"Content-Type": "application/json"})
-        assert chunked.request.headers.get("Transfer-Encoding") == "chunked"
-        assert chunked.status_code == 413 and chunked.json()["error"]["code"] == "too_large"
-        assert requests.get(f"{base}/openapi.json", timeout=10).json()["openapi"].startswith("3")
+        yield base, port
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -66,3 +53,67 @@ def test_gunicorn_serves_score(models_root: Path) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def raw_request(port: int, data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send raw bytes, read the whole answer: (status, lower-cased headers, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+def test_gunicorn_serves_score(server: tuple[str, int]) -> None:
+    base, _ = server
+    resp = requests.post(f"{base}/score", json={"texts": ["the queen said", "alice"]},
+                         timeout=10)
+    assert resp.status_code == 200
+    results = resp.json()["results"]
+    assert [r["text"] for r in results] == ["the queen said", "alice"]
+    assert all(r["log10_prob"] < 0 for r in results)
+    bad = requests.post(f"{base}/score", data="{", timeout=10,
+                        headers={"Content-Type": "application/json"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "malformed_json"
+    big = requests.post(f"{base}/score", data=b"x" * (2 << 20), timeout=10,
+                        headers={"Content-Type": "application/json"})
+    assert big.status_code == 413
+    assert requests.get(f"{base}/openapi.json", timeout=10).json()["openapi"].startswith("3")
+
+
+def test_chunked_body_over_the_limit_is_413(server: tuple[str, int]) -> None:
+    """Issue 14: a chunked body was cut at 1 MiB and answered 200 when the first MiB parsed."""
+    base, _ = server
+    padded = b'{"text": "the queen"}' + b" " * (2 << 20)
+    chunked = requests.post(f"{base}/score", data=iter([padded[:1 << 20], padded[1 << 20:]]),
+                            timeout=10, headers={"Content-Type": "application/json"})
+    assert chunked.request.headers.get("Transfer-Encoding") == "chunked"
+    assert chunked.status_code == 413 and chunked.json()["error"]["code"] == "too_large"
+
+
+@pytest.mark.parametrize("data, status, code", [
+    (b"NOT A REQUEST\r\n\r\n", 400, "bad_request"),
+    (b"GET /" + b"x" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long"),
+    (b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"".join(
+        b"X-H%d: v\r\n" % i for i in range(150)) + b"\r\n", 431, "headers_too_large"),
+])
+def test_gunicorn_error_pages_are_json(server: tuple[str, int], data: bytes, status: int,
+                                       code: str) -> None:
+    """Issue 14: gunicorn's own 400/414/431 pages were HTML."""
+    status_got, headers, body = raw_request(server[1], data)
+    assert status_got == status
+    assert headers["content-type"] == "application/json"
+    assert int(headers["content-length"]) == len(body)
+    error = json.loads(body)["error"]
+    assert error["code"] == code and error["field"] is None
+    assert error["message"] and "\n" not in error["message"] and len(error["message"]) <= 200
+
+
+def test_405_carries_allow(server: tuple[str, int]) -> None:
+    resp = requests.get(f"{server[0]}/score", timeout=10)
+    assert resp.status_code == 405 and resp.json()["error"]["code"] == "method_not_allowed"
+    assert "POST" in resp.headers["Allow"]

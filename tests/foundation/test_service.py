@@ -150,6 +150,10 @@ def test_chunked_body_over_the_limit_is_413(app: Flask) -> None:
 def test_http_errors_are_json(client: FlaskClient) -> None:
     resp = client.get("/score")
     assert resp.status_code == 405 and error_of(resp)["code"] == "method_not_allowed"
+    assert set(resp.headers["Allow"].replace(" ", "").split(",")) == {"POST", "OPTIONS"}
+    assert resp.mimetype == "application/json"
+    resp = client.post("/health")
+    assert resp.status_code == 405 and "GET" in resp.headers["Allow"]
     resp = client.get("/no/such/path")
     assert resp.status_code == 404 and error_of(resp)["code"] == "not_found"
 
