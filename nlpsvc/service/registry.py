@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -30,6 +31,34 @@ FAMILIES: dict[str, str] = {
 }
 
 
+# An absolute path (POSIX or Windows) not inside a word: "/srv/m/x.bin", not "1/2" or "a/b".
+_ABS_PATH = re.compile(r"(?<![\w.~-])(?:[A-Za-z]:)?[/\\][^\s'\"(),;]*")
+
+
+def public_message(error: BaseException) -> str:
+    """``error``'s message for clients: one line, every absolute path cut to its last part.
+
+    /ready is unauthenticated; it says which model set, kind and version failed and why, but
+    must not reveal where the server's files live (the log keeps the full message).
+    """
+    message = _ABS_PATH.sub(_last_part, str(error))
+    return " ".join(message.split()) or type(error).__name__
+
+
+def _last_part(match: re.Match[str]) -> str:
+    path = match.group()
+    colon = ":" if path.endswith(":") else ""  # "/a/b.bin: bad" keeps its colon
+    return re.split(r"[/\\]", path.rstrip(":/\\"))[-1] + colon
+
+
+def _current_name(kind_dir: Path) -> str | None:
+    """The version ``CURRENT`` names, or None when it cannot be read."""
+    try:
+        return (kind_dir / "CURRENT").read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 @dataclass
 class Loaded:
     """A model and its artifact; ``tokenizer`` is the one it was trained with (manifest)."""
@@ -48,7 +77,7 @@ class Registry:
 
     sets: dict[str, dict[str, Loaded]] = field(default_factory=dict)
     default: str | None = None
-    errors: list[str] = field(default_factory=list)
+    errors: list[dict[str, str | None]] = field(default_factory=list)  # for /ready
 
     @classmethod
     def from_dir(cls, root: str | Path, default: str | None = None) -> Registry:
@@ -59,6 +88,7 @@ class Registry:
                 kind_dir = path / kind
                 if not (kind_dir / "CURRENT").is_file():
                     continue
+                artifact = None
                 try:
                     artifact = load_current(kind_dir)
                     loader = importlib.import_module(package).load_artifact
@@ -66,9 +96,10 @@ class Registry:
                 except Exception as e:  # noqa: BLE001
                     # One broken model (bad file, or saved by an incompatible code version)
                     # must not take the others down; /ready and the log report it.
-                    msg = f"{name}/{kind}: {e}"
-                    log.error("not loaded: %s", msg)
-                    reg.errors.append(msg)
+                    log.error("not loaded: %s/%s: %s", name, kind, e)
+                    version = artifact.version if artifact else _current_name(kind_dir)
+                    reg.errors.append({"model": name, "kind": kind, "version": version,
+                                       "error": public_message(e)})
         if default is not None and default not in reg.sets:
             raise ArtifactError(f"--default-model {default!r} is not among {sorted(reg.sets)}")
         return reg

@@ -214,10 +214,33 @@ def test_a_model_that_fails_to_load_does_not_take_others_down(
         (w.dir / "model").mkdir()
         (w.dir / "model" / "junk.bin").write_bytes(b"not a model")
         w.manifest.update(text={})
+    with ArtifactWriter(root, "corrupt", "ngram") as c:  # fails its hash check: no fallback
+        (c.dir / "model.bin").write_bytes(b"abc")
+    (c.version_dir / "model.bin").write_bytes(b"xyz")
     client = make_app(root).test_client()
-    ready = client.get("/ready").get_json()
-    assert ready["models"] == {"mini": ["ngram"]}
-    assert len(ready["errors"]) == 1 and ready["errors"][0].startswith("broken/ngram:")
+    ready = client.get("/ready")
+    assert ready.get_json()["models"] == {"mini": ["ngram"]}
+    errors = {e["model"]: e for e in ready.get_json()["errors"]}
+    assert errors["broken"]["kind"] == "ngram" and errors["broken"]["version"] == w.version
+    assert errors["corrupt"]["version"] == c.version
+    assert errors["corrupt"]["error"] == "model.bin: sha256 mismatch (file corrupted or modified)"
+    # issue 14: /ready named absolute paths of the server's files
+    assert str(tmp_path) not in ready.get_data(as_text=True)
+    assert "/" not in "".join(e["error"] for e in errors.values())
     assert post(client, "/score", {"text": "a", "model": "mini"}).status_code == 200
     resp = post(client, "/score", {"text": "a", "model": "broken"})
     assert resp.status_code == 503 and error_of(resp)["code"] == "model_unavailable"
+
+
+@pytest.mark.parametrize("message, public", [
+    ("/srv/models/demo/ngram/v1/model.bin: sha256 mismatch", "model.bin: sha256 mismatch"),
+    ("[Errno 2] No such file or directory: '/home/u/m/x.npy'",
+     "[Errno 2] No such file or directory: 'x.npy'"),
+    (r"C:\models\demo\vocab.json: unreadable", "vocab.json: unreadable"),
+    ("order 1/2 of models/demo, line\nbreak", "order 1/2 of models/demo, line break"),
+    ("", "ValueError"),
+])
+def test_public_message_cuts_absolute_paths(message: str, public: str) -> None:
+    from nlpsvc.service.registry import public_message
+
+    assert public_message(ValueError(message)) == public
