@@ -298,11 +298,29 @@ def _run(
         for chunk in chunks:
             yield score_chunk(spec, chunk)
         return
-    from joblib import Parallel, delayed
+    from joblib import Parallel, delayed, parallel_config
 
-    parallel = Parallel(n_jobs=jobs, return_as="generator", pre_dispatch=f"{2 * jobs}",
-                        backend="loky")
-    yield from parallel(delayed(score_chunk)(spec, chunk) for chunk in chunks)
+    # Every worker watches this process: a kill -9 here must not leave them running.
+    with parallel_config(backend="loky", initializer=exit_with_parent, initargs=(os.getpid(),)):
+        parallel = Parallel(n_jobs=jobs, return_as="generator", pre_dispatch=f"{2 * jobs}")
+        yield from parallel(delayed(score_chunk)(spec, chunk) for chunk in chunks)
+
+
+def exit_with_parent(parent: int, interval: float = 0.5) -> None:
+    """Worker initializer: end this process soon after ``parent`` dies.
+
+    loky workers block on their task queue and otherwise outlive a parent killed with -9 (a
+    signal that runs no clean-up) for minutes. A daemon thread polls the parent pid; when the
+    process has been re-parented, it exits at once (no clean-up is owed to a dead job).
+    """
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _count_lines(path: Path, limit: int) -> int:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -163,3 +166,61 @@ def test_memory_flat_with_input_size(models_root: Path, tmp_path: Path) -> None:
     assert sum(1 for _ in open(tmp_path / "l.jsonl", encoding="utf-8")) == 200_000
     # Holding the input or the output in memory would add well over 30 MB.
     assert rss_large - rss_small < 30_000, (rss_small, rss_large)
+
+
+def _children(pid: int) -> set[int]:
+    """Live child processes of ``pid`` (from /proc)."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.add(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc (Linux)")
+def test_workers_exit_when_the_scoring_process_is_killed(models_root: Path,
+                                                         tmp_path: Path) -> None:
+    """Issue 14: after ``kill -9`` of ``nlpsvc score --jobs 2`` its loky workers lived on."""
+
+    inp = tmp_path / "in.txt"
+    inp.write_text("\n".join(sentences(3000) * 100) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nlpsvc.cli", "score", "--models", str(models_root), "--input",
+         str(inp), "--output", str(out), "--jobs", "2", "--chunk-size", "64"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers := _children(proc.pid)) < 2:
+            assert proc.poll() is None, "finished before its workers were seen"
+            assert time.monotonic() < deadline, "no worker processes in 60 s"
+            time.sleep(0.05)
+        time.sleep(0.3)  # let them take work
+        workers = _children(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert not out.exists(), "the job finished before it was killed"
+        deadline = time.monotonic() + 10
+        while alive := {p for p in workers if _alive(p)}:
+            assert time.monotonic() < deadline, f"workers {alive} outlived their parent by 10 s"
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in workers:  # on failure: no process may outlive the test
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
