@@ -1,17 +1,17 @@
-"""The query side of n-gram LMs: a compact, mmap-able backoff model scored in numpy.
+"""The query side of n-gram LMs: a compact, mmap-able backoff model with a compiled scorer.
 
 Built from ``BackoffTables`` (any estimator, or an ARPA file) and shares nothing else with
 estimation (as KenLM's query/estimation split). Layout, per order o:
 
 * order 1: arrays indexed by word id (``logprob``, ``backoff``);
 * order o >= 2: ``keys[o]`` sorted int64 = row of the (o-1)-prefix in order o-1 * V + last word
-  id, with ``logprob[o]`` and (below the top order) ``backoff[o]`` in the same order.
+  id, with ``logprob[o]`` and (below the top order) ``backoff[o]`` in the same order, and a
+  linear-probing hash table from key to row (``nlpsvc.ngram.probing``) for O(1) lookups.
 
-Scoring a batch concatenates its sentences into one id array and, order by order, finds the
-n-gram ending at every position with one ``np.searchsorted`` (its prefix is the (o-1)-gram
-ending one position earlier, found in the previous round). The longest match and the backoffs of
-the skipped contexts are then summed with array masks: ARPA semantics, the same numbers as
-KenLM's ``full_scores`` (log10 prob, n-gram length matched, OOV flag). All probabilities log10.
+Every file is a ``.npy`` memory-mapped on load (workers share the pages; nothing is parsed or
+rebuilt). Scoring, one sentence or a batch, is one call of a numba kernel
+(``nlpsvc.ngram.kernel``): ARPA semantics, the same numbers as KenLM's ``full_scores`` (log10
+prob, n-gram length matched, OOV flag). All probabilities log10.
 """
 
 from __future__ import annotations
@@ -26,17 +26,17 @@ from typing import Any
 
 import numpy as np
 
+from nlpsvc.ngram import kernel, probing
 from nlpsvc.ngram.tables import BackoffTables
 from nlpsvc.ngram.vocab import BOS_ID, EOS, EOS_ID, SPECIALS, UNK_ID, Vocabulary
 
 FORMAT = "nlpsvc-ngram"
 FORMAT_VERSION = 1
 HEADER = "header.json"
-BATCH_SENTENCES = 4096  # evaluate() scores this many sentences per vectorised batch
-# score_batch inputs up to this many positions (tokens + markers) take the list-based path:
-# the vectorised pass costs ~40 numpy calls (~100 us) whatever the size, which dominates a
-# one-sentence /score request; the list path costs ~1 us per position (crossover measured).
-SMALL_POSITIONS = 64
+BATCH_SENTENCES = 4096  # evaluate() scores this many sentences per kernel call
+_NO_F64 = np.empty(0, dtype=np.float64)  # per-token outputs when none are asked for
+_NO_I64 = np.empty(0, dtype=np.int64)
+_NO_BOOL = np.empty(0, dtype=np.bool_)
 
 
 @dataclass
@@ -88,7 +88,10 @@ class NgramModel:
         proper: bool = True,
         smoothing: str = "",
         params: dict[str, Any] | None = None,
+        probe: list[np.ndarray | None] | None = None,
     ) -> None:
+        """``probe``: the hash tables per order (``probe[0]`` None), e.g. mapped by ``load``;
+        tables not given are built in memory on first use."""
         if list(words[:3]) != list(SPECIALS):
             raise ValueError(f"vocabulary must start with {SPECIALS}, got {words[:3]}")
         self.words = list(words)
@@ -102,8 +105,10 @@ class NgramModel:
         self.params = dict(params or {})
         self._index = {w: i for i, w in enumerate(self.words)}
         self._vocab: Vocabulary | None = None
-        self._keys_nd: list[np.ndarray] | None = None
-        self.small_positions = SMALL_POSITIONS  # 0 forces the vectorised path (tests)
+        self.probe: list[np.ndarray | None] = [_plain(t) for t in probe] if probe else []
+        # the kernel's descriptor of the arrays, and the views it points into (kept alive)
+        self._desc: np.ndarray | None = None
+        self._hold: list[np.ndarray] = []
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -197,122 +202,92 @@ class NgramModel:
             map(self._index.get, tokens, repeat(UNK_ID)), dtype=np.int64, count=n
         )
 
-    def _encode(
-        self, sentences: Sequence[Sequence[str]], bos: bool, eos: bool
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Flat ids (with markers), per-position history length, sentence lengths (with </s>)."""
-        lens = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
-        words = self._ids(chain.from_iterable(sentences), int(lens.sum()))
-        ns = lens.size
-        full = lens + bos + eos  # ids per sentence incl. markers
-        starts = np.zeros(ns, dtype=np.int64)
-        np.cumsum(full[:-1], out=starts[1:])
-        total = int(full.sum())
-        ids = np.empty(total, dtype=np.int64)
-        if bos or eos:
-            is_word = np.ones(total, dtype=bool)
-            if bos:
-                ids[starts] = BOS_ID
-                is_word[starts] = False
-            if eos:
-                ends = starts + full - 1
-                ids[ends] = EOS_ID
-                is_word[ends] = False
-            ids[is_word] = words
-        else:
-            ids[:] = words
-        hist = np.arange(total, dtype=np.int64) - np.repeat(starts, full)
-        return ids, hist, full
+    def prepare(self) -> NgramModel:
+        """Build the missing hash tables and load the compiled kernels now, not on the first
+        request (``load`` calls it: a server worker answers its first query at full speed)."""
+        self._kernel_desc()
+        kernel.score_one(_NO_I64, True, True, self._desc, self.V, self.missing_backoff,
+                         False, _NO_F64, _NO_I64, _NO_BOOL)
+        one = np.zeros(1, dtype=np.int64)
+        kernel.score_sentences(_NO_I64, one, True, True, self._desc, self.V,
+                               self.missing_backoff, np.zeros(1), one, False, _NO_F64,
+                               _NO_I64, _NO_BOOL)
+        return self
 
-    def _score_ids(self, ids: np.ndarray, hist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """log10 p and matched order at every position (history = tokens before it)."""
-        N, V = self.order, self.V
-        T = ids.size
-        idx = [ids]  # idx[o-1][t]: row of the o-gram ending at t, -1 if absent
-        for o in range(2, N + 1):
-            prev = np.empty(T, dtype=np.int64)
-            prev[0] = -1
-            prev[1:] = idx[-1][:-1]
-            valid = np.flatnonzero((prev >= 0) & (hist >= o - 1))
-            cur = np.full(T, -1, dtype=np.int64)
-            keys = self.keys[o - 1]
-            if valid.size and keys.shape[0]:
-                q = prev[valid] * V + ids[valid]
-                pos = np.searchsorted(keys, q)
-                np.minimum(pos, keys.shape[0] - 1, out=pos)
-                hit = keys[pos] == q
-                cur[valid[hit]] = pos[hit]
-            idx.append(cur)
-        matched = np.ones(T, dtype=np.int64)
-        alive = np.ones(T, dtype=bool)
-        lp = self.lp[0][ids]
-        for o in range(2, N + 1):
-            alive &= idx[o - 1] >= 0
-            matched += alive
-            sel = np.flatnonzero(alive)
-            lp[sel] = self.lp[o - 1][idx[o - 1][sel]]
-        # Backoffs of the contexts longer than the match's context (lengths matched..N-1).
-        for L in range(1, N):
-            need = (matched <= L) & (hist >= L)
-            if not need.any():
-                continue
-            sel = np.flatnonzero(need)
-            ctx = idx[L - 1][sel - 1]
-            found = ctx >= 0
-            add = np.full(sel.size, self.missing_backoff)
-            add[found] = self.bo[L - 1][ctx[found]]
-            lp[sel] += add
-        return lp, matched
+    def _kernel_desc(self) -> np.ndarray:
+        """The kernel's view of this model, built once (tables built here when missing)."""
+        if self._desc is None:
+            probe = list(self.probe) or [None] * self.order
+            for o in range(2, self.order + 1):
+                if probe[o - 1] is None:
+                    probe[o - 1] = probing.build(self.keys[o - 1])  # type: ignore[arg-type]
+            self.probe = probe
+            desc, hold = kernel.describe(self.V, self.keys, probe, self.lp, self.bo)
+            self._hold = hold
+            self._desc = desc
+        return self._desc
+
+    def _score_words(
+        self, words: np.ndarray, lens: np.ndarray, bos: bool, eos: bool, per_token: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Totals and OOV counts per sentence; with ``per_token``, every scored position's
+        log10 prob, matched order and OOV flag (``<s>`` left out, ``</s>`` in)."""
+        desc = self._desc if self._desc is not None else self._kernel_desc()
+        ns = lens.shape[0]
+        totals = np.empty(ns, dtype=np.float64)
+        oovs = np.empty(ns, dtype=np.int64)
+        if per_token:
+            n = words.shape[0] + ns * eos
+            tok = (np.empty(n, np.float64), np.empty(n, np.int64), np.empty(n, np.bool_))
+        else:
+            tok = (_NO_F64, _NO_I64, _NO_BOOL)
+        kernel.score_sentences(words, lens, bos, eos, desc, self.V, self.missing_backoff,
+                               totals, oovs, per_token, *tok)
+        return totals, oovs, *tok
 
     # ---------------------------------------------------------------- public scoring
     def logprob(self, word: str, context: Sequence[str] = ()) -> float:
         """log10 p(word | context); the context is used as given (add ``<s>`` yourself).
 
-        One query at a time (oracles, step-by-step decoding) is a scalar walk down the key
-        chains: a few ``searchsorted`` calls instead of the array set-up of ``score_batch``
-        (about 10x faster for one query); it follows ``_score_ids`` rule for rule.
+        One kernel call over ``context[-(N-1):] + [word]`` without markers: the last position
+        is the query, by the same rules as ``score``.
         """
         N = self.order
         get = self._index.get
-        ids = [get(t, UNK_ID) for t in (context[-(N - 1):] if N > 1 else ())]
-        w = get(word, UNK_ID)
-        ids.append(w)
-        T = len(ids)
-        keys = self._scalar_keys()
-        # rows[L]: row of the context of length L (ids[T-1-L:T-1]) at order L, -1 if absent
-        rows = [-1] * T
-        for L in range(1, T):
-            row = ids[T - 1 - L]
-            for k in range(T - L, T - 1):
-                row = _child(keys[k - (T - 1 - L)], row, ids[k], self.V) if row >= 0 else -1
-            rows[L] = row
-        # The longest suffix stored with all shorter suffixes stored (as ``_score_ids``).
-        lp = float(self.lp[0][w])
-        matched = 1
-        for L in range(1, T):
-            full = _child(keys[L], rows[L], w, self.V) if rows[L] >= 0 else -1
-            if full < 0:
-                break
-            lp = float(self.lp[L][full])
-            matched = L + 1
-        for L in range(matched, T):  # contexts longer than the match's: their backoffs
-            lp += float(self.bo[L - 1][rows[L]]) if rows[L] >= 0 else self.missing_backoff
-        return lp
-
-    def _scalar_keys(self) -> list[np.ndarray]:
-        """Plain-ndarray views of the key chains (``keys[o-1]``; ``keys[0]`` unused), cached:
-        memmap indexing costs a Python-level ``__getitem__`` per access."""
-        if self._keys_nd is None:
-            self._keys_nd = [np.zeros(0, np.int64)] + [
-                np.asarray(k).view(np.ndarray) for k in self.keys[1:]  # type: ignore[union-attr]
-            ]
-        return self._keys_nd
+        ids = [get(t, UNK_ID) for t in context[max(0, len(context) - N + 1):]] if N > 1 else []
+        ids.append(get(word, UNK_ID))
+        desc = self._desc if self._desc is not None else self._kernel_desc()
+        n = len(ids)
+        tok_lp = np.empty(n, np.float64)
+        kernel.score_one(np.array(ids, dtype=np.int64), False, False, desc, self.V,
+                         self.missing_backoff, True, tok_lp, np.empty(n, np.int64),
+                         np.empty(n, np.bool_))
+        return float(tok_lp[-1])
 
     def score(
         self, tokens: Sequence[str], bos: bool = True, eos: bool = True, per_token: bool = False
     ) -> SentenceScore:
-        """Score one tokenised sentence (``<s>`` / ``</s>`` added as asked)."""
-        return self.score_batch([tokens], per_token=per_token, bos=bos, eos=eos)[0]
+        """Score one tokenised sentence (``<s>`` / ``</s>`` added as asked): one kernel call."""
+        if isinstance(tokens, str):
+            raise TypeError("score expects a token list, not a string")
+        if not isinstance(tokens, list | tuple):
+            tokens = list(tokens)
+        n = len(tokens)
+        words = np.fromiter(map(self._index.get, tokens, repeat(UNK_ID)), np.int64, n)
+        desc = self._desc if self._desc is not None else self._kernel_desc()
+        if not per_token:
+            total, oov = kernel.score_one(words, bos, eos, desc, self.V, self.missing_backoff,
+                                          False, _NO_F64, _NO_I64, _NO_BOOL)
+            n += eos
+            return SentenceScore(total, n, oov, self._perplexity(total, n))
+        m = n + eos
+        tok_lp, tok_order, tok_oov = np.empty(m), np.empty(m, np.int64), np.empty(m, np.bool_)
+        total, oov = kernel.score_one(words, bos, eos, desc, self.V, self.missing_backoff,
+                                      True, tok_lp, tok_order, tok_oov)
+        names = [*tokens, EOS] if eos else tokens
+        toks = list(map(TokenScore, names, tok_lp.tolist(), tok_order.tolist(),
+                        tok_oov.tolist()))
+        return SentenceScore(total, m, oov, self._perplexity(total, m), toks)
 
     def score_batch(
         self,
@@ -321,108 +296,33 @@ class NgramModel:
         bos: bool = True,
         eos: bool = True,
     ) -> list[SentenceScore]:
-        """Score many sentences in one vectorised pass."""
-        sentences = [s if isinstance(s, list | tuple) else list(s) for s in sentences]
+        """Score many sentences in one kernel call."""
         for s in sentences:
             if isinstance(s, str):
                 raise TypeError("score_batch expects token lists, not strings")
+        sentences = [s if isinstance(s, list | tuple) else list(s) for s in sentences]
         if not sentences:
             return []
-        n_pos = sum(map(len, sentences)) + len(sentences) * (bos + eos)
-        if n_pos <= self.small_positions:
-            return self._score_small(sentences, per_token, bos, eos)
-        ids, hist, full = self._encode(sentences, bos, eos)
-        lp, matched = self._score_ids(ids, hist)
-        scored = hist > 0 if bos else np.ones(ids.size, dtype=bool)  # <s> is context only
-        sid = np.repeat(np.arange(full.size), full)
-        sums = np.bincount(sid[scored], weights=lp[scored], minlength=full.size)
-        oov = ids == UNK_ID
-        oovs = np.bincount(sid[scored & oov], minlength=full.size)
-        ntok = full - bos
+        lens = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
+        words = self._ids(chain.from_iterable(sentences), int(lens.sum()))
+        totals, oovs, tok_lp, tok_order, tok_oov = self._score_words(
+            words, lens, bos, eos, per_token
+        )
+        ntok = (lens + eos).tolist()
         out = []
-        if per_token:
-            pos_s = np.flatnonzero(scored)
-            lp_s, m_s, oov_s = lp[pos_s].tolist(), matched[pos_s].tolist(), oov[pos_s].tolist()
-            j = 0
-        for i, s in enumerate(sentences):
-            total = float(sums[i])
-            n = int(ntok[i])
-            ppl = self._perplexity(total, n)
-            toks = None
-            if per_token:
-                names = [*s, EOS] if eos else list(s)
-                toks = [
-                    TokenScore(t, lp_s[j + k], m_s[j + k], oov_s[j + k])
-                    for k, t in enumerate(names)
-                ]
-                j += n
-            out.append(SentenceScore(total, n, int(oovs[i]), ppl, toks))
-        return out
-
-    def _score_small(
-        self, sentences: list[Sequence[str]], per_token: bool, bos: bool, eos: bool
-    ) -> list[SentenceScore]:
-        """``score_batch`` for a few short sentences, in Python lists: the same rules and the
-        same float operations in the same order as ``_score_ids`` + ``np.bincount`` (a
-        sequential sum from 0.0), so bit-identical results without the arrays' fixed cost."""
-        N, V = self.order, self.V
-        get = self._index.get
-        ids: list[int] = []
-        hist: list[int] = []
-        spans = []
-        for s in sentences:
-            start = len(ids)
-            if bos:
-                ids.append(BOS_ID)
-            ids.extend([get(t, UNK_ID) for t in s])
-            if eos:
-                ids.append(EOS_ID)
-            hist.extend(range(len(ids) - start))
-            spans.append((start, len(ids)))
-        T = len(ids)
-        # rows[o-1][t]: row of the o-gram ending at t (-1 if absent), as idx in _score_ids;
-        # matched[t]: the longest order found at t without a gap below it
-        rows = [ids]
-        matched = [1] * T
-        for o in range(2, N + 1):
-            prev, keys = rows[-1], self.keys[o - 1]
-            cur = [-1] * T
-            at = [t for t in range(1, T) if prev[t - 1] >= 0 and hist[t] >= o - 1]
-            if at and keys.shape[0]:
-                q = [prev[t - 1] * V + ids[t] for t in at]
-                pos = keys.searchsorted(q)
-                found = keys.take(pos, mode="clip").tolist()  # clip: q beyond the last key
-                for t, p, k, want in zip(at, pos.tolist(), found, q, strict=True):
-                    if k == want:
-                        cur[t] = p
-                        if matched[t] == o - 1:
-                            matched[t] = o
-            rows.append(cur)
-        lps, bos_t, missing, top = self.lp, self.bo, self.missing_backoff, N - 1
-        lp = [0.0] * T
-        for t in range(T):  # <s> positions too (unused, as in _score_ids)
-            m = matched[t]
-            x = float(lps[m - 1][rows[m - 1][t]])
-            for L in range(m, min(hist[t], top) + 1):  # contexts longer than the match's
-                c = rows[L - 1][t - 1]
-                x += float(bos_t[L - 1][c]) if c >= 0 else missing
-            lp[t] = x
-        out = []
-        for s, (start, end) in zip(sentences, spans, strict=True):
-            first = start + bos  # <s> is context only
-            total = 0.0
-            for t in range(first, end):
-                total += lp[t]
-            n = end - first
-            n_oov = sum(1 for t in range(first, end) if ids[t] == UNK_ID)
-            toks = None
-            if per_token:
-                names = [*s, EOS] if eos else list(s)
-                toks = [
-                    TokenScore(name, lp[t], matched[t], ids[t] == UNK_ID)
-                    for name, t in zip(names, range(first, end), strict=True)
-                ]
-            out.append(SentenceScore(total, n, n_oov, self._perplexity(total, n), toks))
+        perplexity = self._perplexity
+        if not per_token:
+            for total, n, oov in zip(totals.tolist(), ntok, oovs.tolist(), strict=True):
+                out.append(SentenceScore(total, n, oov, perplexity(total, n)))
+            return out
+        lp_s, m_s, oov_s = tok_lp.tolist(), tok_order.tolist(), tok_oov.tolist()
+        j = 0
+        for s, total, n, oov in zip(sentences, totals.tolist(), ntok, oovs.tolist(),
+                                    strict=True):
+            names = [*s, EOS] if eos else s
+            toks = list(map(TokenScore, names, lp_s[j:j + n], m_s[j:j + n], oov_s[j:j + n]))
+            j += n
+            out.append(SentenceScore(total, n, oov, perplexity(total, n), toks))
         return out
 
     def _perplexity(self, total: float, n: int) -> float | None:
@@ -447,13 +347,12 @@ class NgramModel:
             nonlocal total, oov_total, tokens, oov, sents
             if not batch:
                 return
-            ids, hist, full = self._encode(batch, bos, eos)
-            lp, _ = self._score_ids(ids, hist)
-            scored = hist > 0 if bos else np.ones(ids.size, dtype=bool)
-            is_oov = scored & (ids == UNK_ID)
-            total += float(lp[scored].sum())
+            lens = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch))
+            words = self._ids(chain.from_iterable(batch), int(lens.sum()))
+            _, _, lp, _, is_oov = self._score_words(words, lens, bos, eos, True)
+            total += float(lp.sum())  # numpy's pairwise sums per batch, as ever
             oov_total += float(lp[is_oov].sum())
-            tokens += int(scored.sum())
+            tokens += lp.size
             oov += int(is_oov.sum())
             sents += len(batch)
             batch.clear()
@@ -535,13 +434,19 @@ class NgramModel:
 
     # ---------------------------------------------------------------- persistence
     def save(self, directory: str | Path) -> Path:
-        """Write ``header.json``, ``vocab.json`` and one ``.npy`` per array into ``directory``."""
+        """Write ``header.json``, ``vocab.json`` and one ``.npy`` per array into ``directory``,
+        the hash tables included (built here through a file mapping if not built yet)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         for o in range(1, self.order + 1):
             np.save(d / f"logprob{o}.npy", np.ascontiguousarray(self.lp[o - 1]))
             if o >= 2:
                 np.save(d / f"keys{o}.npy", np.ascontiguousarray(self.keys[o - 1]))
+                table = self.probe[o - 1] if self.probe else None
+                if table is None:
+                    probing.build_file(self.keys[o - 1], d / f"probe{o}.npy")  # type: ignore[arg-type]
+                else:
+                    np.save(d / f"probe{o}.npy", np.ascontiguousarray(table))
             if o < self.order:
                 np.save(d / f"backoff{o}.npy", np.ascontiguousarray(self.bo[o - 1]))
         (d / "vocab.json").write_text(json.dumps(self.words, ensure_ascii=False), "utf-8")
@@ -555,13 +460,18 @@ class NgramModel:
             "proper": self.proper,
             "missing_backoff": _json_float(self.missing_backoff),
             "params": self.params,
+            "probe": probing.LAYOUT,  # probe<o>.npy: hash tables (absent: built on load)
         }
         (d / HEADER).write_text(json.dumps(header, indent=2, default=_jsonable), "utf-8")
         return d
 
     @classmethod
     def load(cls, directory: str | Path, mmap: bool = True) -> NgramModel:
-        """Load a model written by ``save``; arrays are memory-mapped read-only by default."""
+        """Load a model written by ``save``; arrays are memory-mapped read-only by default.
+
+        The compiled kernels are loaded (from numba's cache) before returning. A model saved
+        before the hash tables existed (no ``probe`` in its header) still loads: its tables are
+        built in memory here."""
         d = Path(directory)
         try:
             header = json.loads((d / HEADER).read_text("utf-8"))
@@ -589,6 +499,13 @@ class NgramModel:
         for o in range(2, N + 1):
             if keys[o - 1].shape != lp[o - 1].shape:
                 raise ValueError(f"{d}: order-{o} keys and probabilities differ in length")
+        probe: list[np.ndarray | None] | None = None
+        if header.get("probe") == probing.LAYOUT:
+            probe = [None] + [np.load(d / f"probe{o}.npy", mmap_mode=mode)
+                              for o in range(2, N + 1)]
+            for o in range(2, N + 1):
+                if not probing.valid(probe[o - 1], keys[o - 1].shape[0]):  # type: ignore[arg-type]
+                    raise ValueError(f"{d}: probe{o}.npy does not fit the order-{o} keys")
         return cls(
             words,
             keys,
@@ -598,7 +515,8 @@ class NgramModel:
             proper=bool(header["proper"]),
             smoothing=header.get("smoothing", ""),
             params=header.get("params") or {},
-        )
+            probe=probe,
+        ).prepare()
 
     def to_arpa(self, path: str | Path, *, lossy: bool = False) -> None:
         """Write an ARPA file (``.gz`` compressed when the name says so).
@@ -623,13 +541,6 @@ def _plain(a: np.ndarray | None) -> np.ndarray | None:
     workers), without ``np.memmap``'s Python-level ``__array_finalize__``/``__getitem__`` on
     every slice and index (~30 us per ``score_batch``)."""
     return a.view(np.ndarray) if isinstance(a, np.memmap) else a
-
-
-def _child(keys: np.ndarray, parent: int, word: int, V: int) -> int:
-    """Row of the n-gram ``parent row + word`` in one order's sorted keys, -1 when absent."""
-    q = parent * V + word
-    pos = int(keys.searchsorted(q))
-    return pos if pos < keys.shape[0] and int(keys[pos]) == q else -1
 
 
 def _find_rows(keys: list[np.ndarray | None], rows: np.ndarray, V: int) -> np.ndarray:

@@ -1,0 +1,170 @@
+"""The hash tables and the compiled scoring kernel, checked bit for bit against the numpy path
+they replace (``numpy_oracle``): every smoothing, orders 1-5, OOVs, -inf, empty sentences,
+markers on and off, models with gaps in their suffix chains, mapped and in-memory models."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from nlpsvc.artifacts import ArtifactWriter, verify
+from nlpsvc.ngram import MODEL_DIR, BackoffTables, NgramModel, load_artifact, probing, train
+from tests.ngram import numpy_oracle
+
+WORDS = ["a", "b", "c", "d", "e"]
+MARKERS = ((True, True), (False, True), (True, False), (False, False))
+PARAMS: dict[str, dict] = {
+    "mkn": {"discount_fallback": (0.5, 1, 1.5)},
+    "kn": {"discount_fallback": 0.5},
+    "absolute": {"discount_fallback": 0.5},
+}
+
+
+def corpus(rng: random.Random, n: int, vocab: list[str], max_len: int) -> list[list[str]]:
+    return [[rng.choice(vocab) for _ in range(rng.randint(0, max_len))] for _ in range(n)]
+
+
+def assert_same_as_numpy(lm: NgramModel, probe: list[list[str]]) -> None:
+    """score_batch, score and evaluate equal the numpy path exactly (==), Python types too."""
+    for bos, eos in MARKERS:
+        for per_token in (False, True):
+            want = numpy_oracle.score_batch(lm, probe, per_token, bos, eos)
+            got = lm.score_batch(probe, per_token=per_token, bos=bos, eos=eos)
+            assert [g.to_dict() for g in got] == [w.to_dict() for w in want]
+            for s, w in zip(probe, want, strict=True):
+                one = lm.score(s, bos=bos, eos=eos, per_token=per_token)
+                assert one.to_dict() == w.to_dict()
+                assert type(one.log10_prob) is float and type(one.oov) is type(one.tokens) is int
+                assert all(type(t.log10_prob) is float and type(t.ngram_order) is int
+                           and type(t.oov) is bool for t in one.per_token or [])
+        if any(probe) or eos:
+            total, oov_total, tokens, oov = numpy_oracle.evaluate_sums(lm, probe, bos, eos)
+            ev = lm.evaluate(probe, bos=bos, eos=eos)
+            assert (ev["log10_prob"], ev["tokens"], ev["oov"]) == (total, tokens, oov)
+            if lm.proper and tokens > oov:
+                want_ex = lm._perplexity(total - oov_total, tokens - oov)
+                assert repr(ev["perplexity_excluding_oovs"]) == repr(want_ex)  # nan: MLE
+
+
+@pytest.mark.parametrize("smoothing", ["mkn", "kn", "mle", "stupid_backoff", "katz",
+                                       "witten_bell", "absolute", "addk"])
+@pytest.mark.parametrize("order", [1, 2, 3, 5])
+def test_kernel_is_bit_identical_to_numpy_path(smoothing, order, tmp_path):
+    rng = random.Random(order * 31 + len(smoothing))
+    sents = corpus(rng, 60, WORDS[:4], 9)
+    lm = train([s for s in sents if s], order=order, smoothing=smoothing,
+               **PARAMS.get(smoothing, {}))
+    lm.save(tmp_path / "m")
+    mapped = NgramModel.load(tmp_path / "m")
+    probe = corpus(rng, 40, WORDS + ["qq", "<unk>", "<s>"], 12) + [[]]
+    for model in (lm, mapped):
+        assert_same_as_numpy(model, probe)
+
+
+def gapped(tables: BackoffTables, rng: random.Random, keep: float) -> BackoffTables:
+    """Drop random n-grams that are no other's prefix: suffixes go missing while longer
+    n-grams stay (pruned or hand-made ARPA files), so chains have gaps."""
+    grams, lp, bo = list(tables.grams), list(tables.logprob), list(tables.backoff)
+    for o in range(tables.order - 1, 0, -1):  # index o: order o + 1, highest first
+        needed = set()
+        if o + 1 < tables.order:
+            needed = {tuple(r) for r in grams[o + 1][:, :-1].tolist()}
+        mask = np.array([tuple(r) in needed or rng.random() < keep
+                         for r in grams[o].tolist()], dtype=bool)
+        grams[o], lp[o], bo[o] = grams[o][mask], lp[o][mask], bo[o][mask]
+    return BackoffTables(vocab=tables.vocab, grams=grams, logprob=lp, backoff=bo,
+                         missing_backoff=tables.missing_backoff, proper=tables.proper,
+                         smoothing=tables.smoothing)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_kernel_follows_gapped_chains_and_missing_backoff(seed, tmp_path):
+    rng = random.Random(seed)
+    sents = corpus(rng, 80, WORDS, 10)
+    tables = train([s for s in sents if s], order=4, **PARAMS["mkn"]).to_tables()
+    tables = gapped(tables, rng, keep=0.6)
+    tables.missing_backoff = -0.25 * (seed + 1)  # as stupid backoff's alpha
+    lm = NgramModel.from_tables(tables)
+    lm.save(tmp_path / "m")
+    probe = corpus(rng, 60, WORDS + ["zz"], 14)
+    for model in (lm, NgramModel.load(tmp_path / "m", mmap=False)):
+        assert_same_as_numpy(model, probe)
+        for s in probe[:10]:
+            toks = ["<s>", *s, "</s>"]
+            res = model.score(s, per_token=True)
+            for i, ts in enumerate(res.per_token or [], 1):
+                assert model.logprob(toks[i], toks[:i]) == ts.log10_prob
+
+
+def test_table_finds_every_key_and_rejects_others(tmp_path):
+    rng = np.random.default_rng(5)
+    keys = np.unique(rng.integers(0, 1 << 62, 20_000, dtype=np.int64))
+    keys = np.concatenate([keys, np.arange(1000, dtype=np.int64) * 7])  # dense low keys too
+    keys = np.unique(keys)
+    slots = probing.build(keys)
+    probing.build_file(keys, tmp_path / "t.npy")
+    assert np.array_equal(np.load(tmp_path / "t.npy"), slots)
+    assert probing.valid(slots, keys.size) and (slots != 0).sum() == keys.size
+    rb = probing.row_bits(keys.size)
+    assert sorted(((slots[slots != 0] & ((1 << rb) - 1)) - 1).tolist()) == list(range(keys.size))
+    args = (keys.ctypes.data, keys.size, slots.ctypes.data, slots.size, rb)
+    for row in rng.integers(0, keys.size, 500).tolist():
+        assert probing.find(*args, int(keys[row])) == row
+    absent = np.setdiff1d(rng.integers(0, 1 << 62, 500, dtype=np.int64), keys)
+    assert all(probing.find(*args, int(k)) == -1 for k in absent.tolist())
+    empty = probing.build(np.zeros(0, dtype=np.int64))
+    assert empty.shape == (1,) and probing.find(0, 0, empty.ctypes.data, 1, 1, 5) == -1
+
+
+@pytest.fixture(scope="module")
+def lm4() -> NgramModel:
+    rng = random.Random(3)
+    return train([s for s in corpus(rng, 100, WORDS, 9) if s], order=4, **PARAMS["mkn"])
+
+
+def test_saved_tables_are_mapped_and_in_the_manifest(lm4, tmp_path):
+    with ArtifactWriter(tmp_path, "demo", "ngram") as w:
+        lm4.save(w.dir / MODEL_DIR)
+    art = verify(w.version_dir)
+    files = json.loads((w.version_dir / "manifest.json").read_text())["files"]
+    assert {f"{MODEL_DIR}/probe{o}.npy" for o in (2, 3, 4)} <= set(files)
+    lm = load_artifact(art)
+    for o in (2, 3, 4):
+        table = lm.probe[o - 1]
+        assert type(table) is np.ndarray and isinstance(table.base, np.memmap)
+        assert not table.flags.writeable
+        assert np.array_equal(table, probing.build(lm4.keys[o - 1]))
+    s = ["a", "b", "zz", "c"]
+    assert lm.score(s, per_token=True).to_dict() == lm4.score(s, per_token=True).to_dict()
+
+
+def test_model_saved_without_tables_still_loads(lm4, tmp_path):
+    d = lm4.save(tmp_path / "m")
+    header = json.loads((d / "header.json").read_text())
+    del header["probe"]  # as written before the tables existed
+    (d / "header.json").write_text(json.dumps(header))
+    for o in (2, 3, 4):
+        (d / f"probe{o}.npy").unlink()
+    lm = NgramModel.load(d)
+    assert all(isinstance(t, np.ndarray) and t.flags.writeable for t in lm.probe[1:])
+    probe = corpus(random.Random(0), 30, WORDS + ["zz"], 10)
+    assert [r.to_dict() for r in lm.score_batch(probe, per_token=True)] == \
+        [r.to_dict() for r in lm4.score_batch(probe, per_token=True)]
+
+
+def test_table_that_does_not_fit_is_an_error(lm4, tmp_path):
+    d = lm4.save(tmp_path / "m")
+    np.save(d / "probe3.npy", np.zeros(7, dtype=np.uint32))
+    with pytest.raises(ValueError, match="probe3.npy"):
+        NgramModel.load(d)
+
+
+def test_strings_are_not_token_lists(lm4):
+    with pytest.raises(TypeError):
+        lm4.score("a b")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        lm4.score_batch(["a b"])  # type: ignore[list-item]
+    assert lm4.score(iter(["a", "b"])).to_dict() == lm4.score(["a", "b"]).to_dict()
