@@ -13,6 +13,8 @@
   partial file is renamed to ``OUTPUT`` only when complete. ``resume=True`` checks that the
   checkpoint matches this job (same input size and mtime, model version, options), cuts the
   partial file back to the last checkpoint and continues from there.
+* Exclusive: a run holds ``OUTPUT.lock`` (released however it ends); a second run on the same
+  output is refused at once with a clear error instead of corrupting the first one's files.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from nlpsvc.artifacts import CURRENT, ArtifactError, atomic_write_text, load_current, model_sets
+from nlpsvc.locks import LockHeld, exclusive
 from nlpsvc.textio import open_binary, strip_compression
 
 MAX_TEXT_CHARS = 100_000  # a longer record is reported as an error, not scored
@@ -237,6 +240,21 @@ def score_file(
     spec = JobSpec(str(resolve_version(models, kind, model)), kind, per_token,
                    tuple(sorted((options or {}).items())))
     _scorer(spec)  # fail now, in this process, on a model that cannot load
+    lock = out.with_name(out.name + ".lock")
+    try:
+        with exclusive(lock):
+            return _score_locked(spec, input_path, out, column, jobs, chunk_size, resume,
+                                 progress, t0)
+    except LockHeld as e:
+        raise BatchError(f"{out} is being written by another nlpsvc score (process "
+                         f"{e.holder or '?'}); wait for it to finish or choose another "
+                         "--output") from None
+
+
+def _score_locked(spec: JobSpec, input_path: Path, out: Path, column: str | None, jobs: int,
+                  chunk_size: int, resume: bool, progress: bool, t0: float) -> dict[str, Any]:
+    """The job itself, run while this process holds ``OUTPUT.lock`` (no other run writes
+    ``OUTPUT``, its ``.partial`` or its ``.progress`` meanwhile)."""
     partial = out.with_name(out.name + ".partial")
     ckpt = out.with_name(out.name + ".progress")
     ident = _identity(input_path, spec, column, chunk_size)

@@ -224,3 +224,42 @@ def test_workers_exit_when_the_scoring_process_is_killed(models_root: Path,
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def test_a_second_run_on_the_same_output_is_refused(models_root: Path, tmp_path: Path) -> None:
+    """Issue 14: two runs on one output collided; the second crashed, leaving a stale
+    ``.progress``. While a run holds the output, another is refused and touches nothing."""
+    from nlpsvc.locks import exclusive
+
+    inp = tmp_path / "in.txt"
+    inp.write_text("\n".join(sentences(50)) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    with exclusive(tmp_path / "out.jsonl.lock"):  # as a running `nlpsvc score` holds it
+        with pytest.raises(BatchError, match=r"being written by another nlpsvc score "
+                                             rf"\(process {os.getpid()}\)"):
+            score_file(models_root, inp, out, progress=False)
+        for resume in ([], ["--resume"]):
+            assert cli(["score", "--models", str(models_root), "--input", str(inp),
+                        "--output", str(out), "-q", *resume]) == 1
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.jsonl.lock"]
+    # the lock dies with its holder: the next run goes ahead and leaves no lock behind
+    assert score_file(models_root, inp, out, progress=False)["lines"] == 50
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.jsonl"]
+
+
+def test_a_lock_left_by_a_killed_run_does_not_block(models_root: Path, tmp_path: Path) -> None:
+    inp = tmp_path / "in.txt"
+    inp.write_text("the queen\n", encoding="utf-8")
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from nlpsvc.locks import exclusive\n"
+        "with exclusive(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)"),
+        str(tmp_path / "out.jsonl.lock")], cwd=ROOT, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        with pytest.raises(BatchError, match=f"process {holder.pid}"):
+            score_file(models_root, inp, tmp_path / "out.jsonl", progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (tmp_path / "out.jsonl.lock").exists()  # killed: no clean-up ran
+    assert score_file(models_root, inp, tmp_path / "out.jsonl", progress=False)["lines"] == 1
