@@ -50,6 +50,7 @@ class LstmLM:
 
     # ---------------------------------------------------------------- scoring
     def encode(self, sentences: Sequence[Sequence[str]]) -> list[list[int]]:
+        """Word ids per sentence; a word outside the vocabulary (or ``<unk>``) is 0."""
         get = self.vocab.index.get
         out = []
         for s in sentences:
@@ -103,6 +104,8 @@ class LstmLM:
     def score_batch(self, sentences: Sequence[Sequence[str]],
                     per_token: bool = False) -> list[SentenceScore]:
         """Score tokenised sentences (``<s>``/``</s>`` added), each from a fresh state."""
+        if any(isinstance(s, str) for s in sentences):
+            raise TypeError("score_batch expects token lists, not strings")
         sentences = [s if isinstance(s, list | tuple) else list(s) for s in sentences]
         id_lists = self.encode(sentences)
         results = []
