@@ -6,7 +6,9 @@ Layout: ``<root>/<corpus>/<kind>/<version>/`` holds ``manifest.json`` and the mo
 Publishing is atomic: files are written into a hidden temp folder, the manifest (with the sha256
 of every file) is written last, the folder is renamed into place, and only then is ``CURRENT``
 replaced (itself via temp file + rename). A crash at any point leaves the previous version
-intact and serving. Loading verifies the format version and every file's hash.
+intact and serving. Loading verifies the format version and every file's hash. A temp folder
+left by a killed writer is removed when the next writer of that kind starts; a folder another
+live process is still writing is kept (its writer holds a lock on it).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import secrets
 import shutil
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -28,11 +31,13 @@ from types import TracebackType
 from typing import Any
 
 from nlpsvc import __version__
+from nlpsvc.locks import LockHeld, exclusive
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 CURRENT = "CURRENT"
 KINDS = ("ngram", "lstm", "embeddings", "classifier", "chatbot")
+TMP_PREFIX = ".tmp-"  # a version being written; renamed to its version when complete
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +95,22 @@ class ArtifactWriter:
             raise ValueError(f"unknown model kind {kind!r}; expected one of {', '.join(KINDS)}")
         self.kind_dir = Path(root) / corpus / kind
         self.version = _new_version()
-        self.dir = self.kind_dir / f".tmp-{self.version}"
+        self.dir = self.kind_dir / f"{TMP_PREFIX}{self.version}"
         self.version_dir = self.kind_dir / self.version
         self.manifest: dict[str, Any] = {"kind": kind, "corpus": corpus}
         self._start = time.perf_counter()
+        self._lock = ExitStack()
 
     def __enter__(self) -> ArtifactWriter:
-        self.dir.mkdir(parents=True, exist_ok=False)
+        self.kind_dir.mkdir(parents=True, exist_ok=True)
+        clean_stale_temps(self.kind_dir)
+        # Locked before the folder exists: a cleaner never sees it unlocked while we live.
+        self._lock.enter_context(exclusive(_temp_lock(self.dir)))
+        try:
+            self.dir.mkdir(exist_ok=False)
+        except BaseException:
+            self._lock.close()
+            raise
         return self
 
     def __exit__(
@@ -105,14 +119,15 @@ class ArtifactWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            return
-        try:
-            self._finish()
-        except BaseException:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            raise
+        with self._lock:  # released last, after the folder is renamed or removed
+            if exc_type is not None:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                return
+            try:
+                self._finish()
+            except BaseException:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                raise
 
     def _finish(self) -> None:
         files = {}
@@ -137,6 +152,40 @@ class ArtifactWriter:
         atomic_write_text(self.kind_dir / CURRENT, self.version + "\n")
         _fsync_dir(self.kind_dir)
         self.manifest = manifest
+
+
+def _temp_lock(temp_dir: Path) -> Path:
+    """The lock file a live writer holds for its temp folder (beside it, not in it: the
+    folder's files are hashed and published)."""
+    return temp_dir.with_name(temp_dir.name + ".lock")
+
+
+def clean_stale_temps(kind_dir: str | Path) -> list[str]:
+    """Remove temp folders (and lock files) left in ``kind_dir`` by killed writers.
+
+    A writer holds its folder's lock for as long as it lives (the kernel drops it when the
+    process dies, ``kill -9`` included), so a folder whose lock can be taken belongs to nobody;
+    one another live process is writing is left alone. Returns the names removed.
+    """
+    kind_dir = Path(kind_dir)
+    if not kind_dir.is_dir():
+        return []
+    removed = []
+    for path in sorted(kind_dir.glob(f"{TMP_PREFIX}*")):  # a folder sorts before its lock
+        temp = path.with_name(path.name.removesuffix(".lock"))
+        if not path.exists() or path != temp and temp.is_dir() or path == temp and (
+                not path.is_dir()):
+            continue  # gone already, a lock handled with its folder, or a stray file
+        try:
+            with exclusive(_temp_lock(temp)):
+                existed = temp.is_dir()
+                shutil.rmtree(temp, ignore_errors=True)
+        except LockHeld:
+            continue  # a live writer's
+        if existed:
+            log.warning("removed %s, left by an interrupted training", temp.name)
+            removed.append(temp.name)
+    return removed
 
 
 def _fsync_dir(path: Path) -> None:

@@ -14,6 +14,7 @@ from nlpsvc.artifacts import (
     CURRENT,
     ArtifactError,
     ArtifactWriter,
+    clean_stale_temps,
     load_current,
     model_sets,
     verify,
@@ -108,6 +109,37 @@ def test_crash_mid_publish_leaves_previous_version_serving(tmp_path: Path) -> No
     assert any(p.name.startswith(".tmp-") for p in kind_dir.iterdir())
     assert versions(kind_dir) == [v1.name]
     assert load_current(kind_dir).version == v1.name
+    # issue 14: the killed writer's folder used to stay forever; the next writer removes it
+    v2 = publish(tmp_path, "two")
+    assert [p.name for p in kind_dir.iterdir() if p.name.startswith(".")] == []
+    assert versions(kind_dir) == [v1.name, v2.name]
+
+
+def test_a_live_writers_temp_folder_is_kept(tmp_path: Path) -> None:
+    """Cleaning never removes a folder another live process is still writing."""
+    code = (
+        "import sys, time\n"
+        "from nlpsvc.artifacts import ArtifactWriter\n"
+        f"w = ArtifactWriter({str(tmp_path)!r}, 'c', 'ngram').__enter__()\n"
+        "(w.dir / 'half.bin').write_bytes(b'x' * 1000)\n"
+        "print(w.dir.name, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None
+        live = tmp_path / "c" / "ngram" / writer.stdout.readline().strip()
+        assert (live / "half.bin").is_file()
+        stale = tmp_path / "c" / "ngram" / ".tmp-20200101T000000.000000Z-dead"
+        stale.mkdir()  # left by a writer from before locks (no lock file at all)
+        publish(tmp_path, "other")
+        assert (live / "half.bin").is_file() and not stale.exists()
+        assert clean_stale_temps(live.parent) == []
+    finally:
+        writer.kill()  # -9: no clean-up runs in the writer
+        writer.wait()
+    assert clean_stale_temps(live.parent) == [live.name]
+    assert [p.name for p in live.parent.iterdir() if p.name.startswith(".")] == []
 
 
 def test_unknown_kind_and_empty_model(tmp_path: Path) -> None:
