@@ -76,7 +76,8 @@ class LstmPipeline(Pipeline):
         batches = BpttBatches.from_stream(stream_ids(split["train"], vocab), cfg.batch_size,
                                           cfg.bptt)
         torch.manual_seed(cfg.seed)
-        lm = LstmLM(LSTMNet(cfg.model_config(len(vocab))), vocab, cfg.eval_batch_size)
+        net = LSTMNet(cfg.model_config(len(vocab))).to(cfg.device)
+        lm = LstmLM(net, vocab, cfg.eval_batch_size)
 
         workdir = ctx.out / corpus.name / self.kind / ".checkpoint"
         fingerprint = _fingerprint(corpus.sha256(), cfg, ctx.text.to_dict())

@@ -76,6 +76,7 @@ class LstmConfig:
     resume: bool = True  # continue an interrupted run from its checkpoint
     eval_batch_size: int = 64  # sentences per scoring batch
     valid_max_tokens: int = 0  # cap on validation tokens per epoch (0 = all)
+    device: str = "cpu"  # torch device for training ("cuda" on a GPU); served models run on CPU
     carry_state: bool = False  # also report the running-text perplexity papers use
     mix: bool = True  # tune the interpolation weight with the corpus's n-gram model, if any
 

@@ -48,6 +48,10 @@ class LstmLM:
         self.vocab = vocab
         self.batch_sentences = batch_sentences
 
+    @property
+    def device(self) -> torch.device:
+        return self.net.embedding.weight.device
+
     # ---------------------------------------------------------------- scoring
     def encode(self, sentences: Sequence[Sequence[str]]) -> list[list[int]]:
         """Word ids per sentence; a word outside the vocabulary (or ``<unk>``) is 0."""
@@ -66,7 +70,7 @@ class LstmLM:
         LSTM is causal, so padding never reaches a real position); the output layer runs only
         on real positions, in slices of ``OUTPUT_ROWS``.
         """
-        net = self.net
+        net, dev = self.net, self.device
         out: list[np.ndarray | None] = [None] * len(id_lists)
         order = sorted(range(len(id_lists)), key=lambda i: -len(id_lists[i]))
         with torch.inference_mode():
@@ -81,20 +85,21 @@ class LstmLM:
                     ids = torch.as_tensor(id_lists[i], dtype=torch.long)
                     inp[1: len(ids) + 1, b] = ids
                     tgt[: len(ids), b] = ids
+                inp, tgt = inp.to(dev), tgt.to(dev)
                 hidden, _ = net.hidden(inp, net.init_state(B))
                 if B == 1:
                     rows, targets = hidden[:, 0], tgt[:, 0]
                 else:
-                    mask = torch.arange(T).unsqueeze(1) < torch.tensor(lens).unsqueeze(0)
+                    mask = (torch.arange(T).unsqueeze(1) < torch.tensor(lens).unsqueeze(0)).to(dev)
                     # sentence-major order, so each sentence's positions are contiguous
                     rows, targets = hidden.transpose(0, 1)[mask.t()], tgt.t()[mask.t()]
-                lp = torch.empty(rows.size(0))
+                lp = torch.empty(rows.size(0), device=dev)
                 for r in range(0, rows.size(0), OUTPUT_ROWS):
                     logits = net.decoder(rows[r: r + OUTPUT_ROWS])
                     t = targets[r: r + OUTPUT_ROWS].unsqueeze(1)
                     lp[r: r + OUTPUT_ROWS] = (logits.gather(1, t).squeeze(1)
                                               - torch.logsumexp(logits, dim=1))
-                flat = (lp.double() / LN10).numpy()
+                flat = (lp.double() / LN10).cpu().numpy()
                 pos = 0
                 for b, i in enumerate(idx):
                     out[i] = flat[pos: pos + lens[b]]
@@ -171,7 +176,7 @@ class LstmLM:
         n = data.numel() // streams
         if n < 2:
             raise ValueError("too little text for a running-text evaluation")
-        data = data[: n * streams].view(streams, n).t()
+        data = data[: n * streams].view(streams, n).t().to(self.device)
         total, tokens = 0.0, 0
         net = self.net
         with torch.inference_mode():
@@ -192,9 +197,10 @@ class LstmLM:
         """log10 p(w | <s> + context) for every word id w (sums to 1 in probability)."""
         ids = [BOS_ID, *self.encode([context])[0]]
         with torch.inference_mode():
-            hidden, _ = self.net.hidden(torch.tensor(ids).unsqueeze(1), self.net.init_state(1))
+            inp = torch.tensor(ids, device=self.device).unsqueeze(1)
+            hidden, _ = self.net.hidden(inp, self.net.init_state(1))
             lp = self.net.log_softmax(hidden[-1])[0]
-        return (lp.double() / LN10).numpy()
+        return (lp.double() / LN10).cpu().numpy()
 
     # ---------------------------------------------------------------- files
     def save(self, folder: str | Path) -> None:

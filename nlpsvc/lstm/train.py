@@ -160,6 +160,7 @@ def fit(lm: LstmLM, train: BpttBatches, valid: Sequence[Sequence[str]], cfg: Lst
 def _fit(lm: LstmLM, train: BpttBatches, valid: Sequence[Sequence[str]], cfg: LstmConfig,
          workdir: Path | None, progress: bool) -> FitResult:
     net = lm.net
+    dev = lm.device
     V = net.cfg.vocab_size
     torch.manual_seed(cfg.seed)
     phase = "plain"  # "averaged" once NT-ASGD switched
@@ -209,6 +210,7 @@ def _fit(lm: LstmLM, train: BpttBatches, valid: Sequence[Sequence[str]], cfg: Ls
         bar = tqdm(train, total=len(train), desc=f"lstm epoch {epoch}", disable=not progress,
                    leave=False, unit=" batch")
         for x, y in bar:
+            x, y = x.to(dev), y.to(dev)
             if state is not None:
                 state = (state[0].detach(), state[1].detach())
             logits, state = net(x, state)
