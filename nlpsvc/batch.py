@@ -35,7 +35,9 @@ from nlpsvc.locks import LockHeld, exclusive
 from nlpsvc.textio import open_binary, strip_compression
 
 MAX_TEXT_CHARS = 100_000  # a longer record is reported as an error, not scored
-KIND_PACKAGES = {"ngram": "nlpsvc.ngram", "lstm": "nlpsvc.lstm", "classifier": "nlpsvc.classify"}
+KIND_PACKAGES = {"ngram": "nlpsvc.ngram", "lstm": "nlpsvc.lstm", "mix": "nlpsvc.lstm",
+                 "classifier": "nlpsvc.classify"}  # mix: the lstm artifact + its set's ngram
+LM_KINDS = ("ngram", "lstm", "mix")
 
 
 class BatchError(Exception):
@@ -137,8 +139,9 @@ def _scorer(spec: JobSpec) -> Any:
 
         artifact = verify(spec.version_dir)
         package = importlib.import_module(KIND_PACKAGES[spec.kind])
-        model = package.load_artifact(artifact)
-        if spec.kind in ("ngram", "lstm"):
+        model = (package.load_mix(artifact) if spec.kind == "mix"
+                 else package.load_artifact(artifact))
+        if spec.kind in LM_KINDS:
             from nlpsvc.scoring import LanguageModel
 
             _CACHE[spec] = LanguageModel.from_artifact(artifact, model)
@@ -151,7 +154,7 @@ def _scorer(spec: JobSpec) -> Any:
 
 def _score_many(spec: JobSpec, texts: list[str]) -> list[dict[str, Any]]:
     scorer = _scorer(spec)
-    if spec.kind in ("ngram", "lstm"):
+    if spec.kind in LM_KINDS:
         return scorer.score_texts(texts, per_token=spec.per_token)
     package, artifact, model = scorer
     return package.batch_classify(artifact, model, texts, **dict(spec.options))
@@ -189,6 +192,8 @@ def resolve_version(models: str | Path, kind: str, model: str | None = None) -> 
     root = Path(models)
     if kind not in KIND_PACKAGES:
         raise BatchError(f"unknown kind {kind!r}; expected one of {', '.join(KIND_PACKAGES)}")
+    if kind == "mix":  # the mix's λ is in the lstm artifact; load_mix finds the ngram beside it
+        return resolve_version(models, "lstm", model)
     try:
         if (root / kind / CURRENT).is_file() and (model is None or model == root.name):
             return load_current(root / kind).path

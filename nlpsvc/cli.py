@@ -39,7 +39,7 @@ from nlpsvc.config import ConfigError, load_toml, merge, parse_sets, to_dataclas
 from nlpsvc.text import TextConfig
 
 PROG = "nlpsvc"
-LM_KINDS = ("ngram", "lstm")
+LM_KINDS = ("ngram", "lstm", "mix")  # mix: a set's lstm + ngram models (λ in the lstm manifest)
 
 
 class CliError(Exception):
@@ -232,14 +232,16 @@ def _family(kind: str) -> Any:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    artifact = resolve_artifact(args.models, args.kind)
-    family = _family(args.kind)
+    kind = "lstm" if args.kind == "mix" else args.kind  # the mix's λ is in the lstm artifact
+    artifact = resolve_artifact(args.models, kind)
+    family = _family(kind)
     if args.kind in LM_KINDS:
         if not args.input:
             raise CliError(f"eval --kind {args.kind} needs --input FILE (text, a sentence a line)")
         from nlpsvc.scoring import LanguageModel
 
-        lm = LanguageModel.from_artifact(artifact, family.load_artifact(artifact))
+        model = family.load_mix(artifact) if args.kind == "mix" else family.load_artifact(artifact)
+        lm = LanguageModel.from_artifact(artifact, model)
         result = lm.evaluate_file(args.input)
     elif hasattr(family, "cli_eval"):
         result = family.cli_eval(artifact, args)
@@ -388,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default="models", metavar="DIR")
     p.add_argument("--input", required=True, metavar="FILE", help=".txt, .jsonl, .csv or .tsv")
     p.add_argument("--output", required=True, metavar="FILE", help="JSON lines")
-    p.add_argument("--kind", default="ngram", choices=("ngram", "lstm", "classifier"))
+    p.add_argument("--kind", default="ngram", choices=("ngram", "lstm", "mix", "classifier"))
     p.add_argument("--model", metavar="NAME", help="model set name when DIR holds several")
     p.add_argument("--column", help="text column of a .csv/.tsv (default: 'text')")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (joblib)")
@@ -404,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="evaluate a trained model on a file")
     p.add_argument("--models", required=True, metavar="DIR", help="models/<corpus>")
-    p.add_argument("--kind", required=True, choices=KINDS)
+    p.add_argument("--kind", required=True, choices=(*KINDS, "mix"))
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--input", metavar="FILE", help="text (LMs) or labelled data (classifier)")
     g.add_argument("--pairs", metavar="FILE", help="word-similarity pairs (embeddings)")

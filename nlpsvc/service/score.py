@@ -6,12 +6,12 @@ from flask import Blueprint, jsonify
 
 from nlpsvc.scoring import LanguageModel
 from nlpsvc.service import registry
+from nlpsvc.service.errors import ApiError, json_body, texts_field
 from nlpsvc.service.errors import field as get_field
-from nlpsvc.service.errors import json_body, texts_field
 
 bp = Blueprint("score", __name__)
 
-LM_KINDS = ("ngram", "lstm")
+LM_KINDS = ("ngram", "lstm", "mix")  # mix: the set's lstm and ngram models interpolated
 
 
 def _lm_kind(value: str) -> str | None:
@@ -25,10 +25,36 @@ def score():  # noqa: ANN201
     kind = get_field(body, "kind", str, default="ngram", check=_lm_kind)
     per_token = get_field(body, "per_token", bool, default=False)
     model = get_field(body, "model", str, default=None)
-    name, loaded = registry().get(kind, model)
-    lm = LanguageModel(model=loaded.model, tokenizer=loaded.tokenizer, artifact=loaded.artifact)
-    return jsonify({"model": name, "kind": kind, "version": loaded.artifact.version,
+    if kind == "mix":
+        name, lm = _mix(model)
+    else:
+        name, loaded = registry().get(kind, model)
+        lm = LanguageModel(model=loaded.model, tokenizer=loaded.tokenizer,
+                           artifact=loaded.artifact)
+    return jsonify({"model": name, "kind": kind, "version": lm.artifact.version,
                     "results": lm.score_texts(texts, per_token=per_token)})
+
+
+def _mix(model: str | None) -> tuple[str, LanguageModel]:
+    """The set's LSTM and n-gram models interpolated with the LSTM manifest's λ; 503 naming
+    whichever model is not loaded. The version reported is the LSTM's (it holds λ)."""
+    reg = registry()
+    name = model if model is not None else reg.default_name("lstm")
+    if name not in reg.sets:
+        reg.get("lstm", name)  # the 404 for an unknown set
+    loaded = reg.sets[name]
+    missing = [k for k in ("lstm", "ngram") if k not in loaded]
+    if missing:
+        raise ApiError(503, "model_unavailable", f"kind mix needs the lstm and ngram models of "
+                       f"{name!r}; not loaded: {', '.join(missing)}")
+    from nlpsvc.lstm import mix_model  # torch is imported only where an LSTM is loaded
+
+    lstm, ngram = loaded["lstm"], loaded["ngram"]
+    try:
+        mixed = mix_model(lstm.model, lstm.artifact, ngram.model, ngram.artifact)
+    except ValueError as e:
+        raise ApiError(503, "model_unavailable", str(e)) from e
+    return name, LanguageModel(model=mixed, tokenizer=lstm.tokenizer, artifact=lstm.artifact)
 
 
 _TOKEN = {
