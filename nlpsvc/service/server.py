@@ -5,7 +5,10 @@ Each worker builds its own app, so models are loaded once per worker process at 
 
 Defaults: one sync worker per core, no threads. Requests are CPU-bound Python, so threads only
 add GIL hand-offs: on 2 cores, 2 x 4 gthread served /score no faster than 2 x 1 sync, with a
-3x worse p99 and erratic rounds (BENCHMARKS.md, service section).
+3x worse p99 and erratic rounds (BENCHMARKS.md, service section). The sync worker is
+``worker.BufferedSyncWorker``: it reads each request in full without blocking before running
+the app, so clients that send slowly cannot hold a worker (issue 14). ``--threads`` > 1 uses
+gunicorn's gthread worker, which does not have that protection.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from nlpsvc.service import create_app, gunicorn_errors
 
 DEFAULT_WORKERS = os.cpu_count() or 2
 DEFAULT_THREADS = 1
+# the sync worker's request handling, with slow clients waiting in a selector (worker.py)
+SLOW_CLIENT_SAFE_WORKER = "nlpsvc.service.worker.BufferedSyncWorker"
 
 
 class _Gunicorn(BaseApplication):
@@ -51,7 +56,7 @@ def serve(
         "bind": f"{host}:{port}",
         "workers": workers,
         "threads": threads,
-        "worker_class": "gthread" if threads > 1 else "sync",
+        "worker_class": SLOW_CLIENT_SAFE_WORKER if threads == 1 else "gthread",
         "timeout": timeout,
         "accesslog": None,
         "errorlog": "-",

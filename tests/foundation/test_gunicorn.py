@@ -27,10 +27,11 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(models_root: Path) -> Iterator[tuple[str, int]]:
-    """``nlpsvc serve`` with 2 workers over the mini n-gram set: (base URL, port)."""
+    """``nlpsvc serve`` with 2 workers (the default class) over the mini n-gram set:
+    (base URL, port)."""
     port = free_port()
     cmd = [sys.executable, "-m", "nlpsvc.cli", "serve", "--models", str(models_root),
-           "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--threads", "2"]
+           "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -117,3 +118,37 @@ def test_405_carries_allow(server: tuple[str, int]) -> None:
     resp = requests.get(f"{server[0]}/score", timeout=10)
     assert resp.status_code == 405 and resp.json()["error"]["code"] == "method_not_allowed"
     assert "POST" in resp.headers["Allow"]
+
+
+def test_slow_clients_do_not_starve_the_service(server: tuple[str, int]) -> None:
+    """Issue 14: two clients sending headers slowly blocked both sync workers for 60 s.
+    With 64 of them connected (and trickling bytes), normal requests answer within 1 s."""
+    base, port = server
+    slow = []
+    try:
+        for _ in range(64):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\n")
+            slow.append(s)
+        time.sleep(0.3)  # every slow connection accepted and waiting
+        for i in range(6):
+            for s in slow:
+                s.sendall(b"X")  # a header, one byte at a time
+            t0 = time.monotonic()
+            resp = requests.post(f"{base}/score", json={"text": f"the queen said {i}"}, timeout=5)
+            assert resp.status_code == 200
+            assert requests.get(f"{base}/health", timeout=5).status_code == 200
+            assert time.monotonic() - t0 < 1.0, f"normal requests took {time.monotonic() - t0} s"
+        # a slow client that finishes its request is answered as usual
+        body = b'{"text": "alice"}'
+        s = slow.pop()
+        s.sendall(b"-Late: 1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                  % len(body))
+        s.sendall(body)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200") and b'"text":"alice"' in answer
+    finally:
+        for s in slow:
+            s.close()
