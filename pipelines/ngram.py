@@ -31,6 +31,11 @@ class NgramConfig:
     min_count: int = 1  # words seen fewer times become <unk>
     max_vocab: int | None = None  # keep at most this many words (most frequent)
     arpa: bool = False  # also store model.arpa in the artifact
+    # mkn/kn/absolute: discounts used where estimating them fails (tiny corpora): mkn takes
+    # [D1, D2, D3+] (e.g. [0.5, 1.0, 1.5]), kn/absolute one number
+    discount_fallback: list[float] | float | None = None
+    memory: str = "1G"  # build memory budget: "1G", "500M", "80%" of RAM (lmplz -S)
+    temp_dir: str | None = None  # where the build spills sorted runs (default: $TMPDIR)
     params: dict[str, Any] = field(default_factory=dict)  # extra estimator parameters
 
     def check(self) -> None:
@@ -50,6 +55,33 @@ class NgramConfig:
                               f"{self.smoothing!r}; use the binary model or nlpsvc export --lossy")
         if self.prune is not None and len(self.prune) not in (self.order, self.order - 1):
             raise ConfigError(f"ngram.prune needs one threshold per order ({self.order})")
+        self._check_fallback()
+        from nlpsvc.ngram.memory import BudgetError, parse_memory  # light: no numpy
+
+        try:
+            parse_memory(self.memory, "ngram.memory")
+        except BudgetError as e:
+            raise ConfigError(str(e)) from e
+        if self.temp_dir is not None and not isinstance(self.temp_dir, str):
+            raise ConfigError(f"ngram.temp_dir must be a folder path, got {self.temp_dir!r}")
+
+    def _check_fallback(self) -> None:
+        fb = self.discount_fallback
+        if fb is None:
+            return
+        if self.smoothing not in ("mkn", "kn", "absolute"):
+            raise ConfigError("ngram.discount_fallback applies to smoothing mkn, kn and "
+                              "absolute only")
+        numbers = fb if isinstance(fb, list) else [fb]
+        if not numbers or any(isinstance(x, bool) or not isinstance(x, int | float)
+                              for x in numbers):
+            raise ConfigError(f"ngram.discount_fallback must be numbers, got {fb!r}")
+        if self.smoothing == "mkn" and len(numbers) != 3:
+            raise ConfigError("ngram.discount_fallback for mkn is [D1, D2, D3+], e.g. "
+                              f"--set ngram.discount_fallback=[0.5,1.0,1.5]; got {fb!r}")
+        if self.smoothing != "mkn" and len(numbers) != 1:
+            raise ConfigError(f"ngram.discount_fallback for {self.smoothing} is one number in "
+                              f"(0, 1), e.g. --set ngram.discount_fallback=0.7; got {fb!r}")
 
     def estimator_params(self) -> dict[str, Any]:
         params = dict(self.params)
@@ -57,6 +89,9 @@ class NgramConfig:
             params["k"] = self.k
         if self.discount is not None:
             params["discount"] = self.discount
+        if self.discount_fallback is not None:
+            fb = self.discount_fallback
+            params["discount_fallback"] = fb[0] if isinstance(fb, list) and len(fb) == 1 else fb
         return params
 
 
@@ -90,21 +125,51 @@ class NgramPipeline(Pipeline):
 
     def run(self, ctx: TrainContext) -> Result:
         from nlpsvc import ngram
+        from nlpsvc.ngram.build import bounded
+        from nlpsvc.ngram.progress import Stage
 
         started = time.perf_counter()
         cfg = self.config(ctx)
         corpus = ctx.corpus
-        train = _Counted(corpus.sentences("train"), "ngram: counting", ctx.progress)
-        model = ngram.train(
-            train, order=cfg.order, smoothing=cfg.smoothing, min_count=cfg.min_count,
-            max_size=cfg.max_vocab, prune=cfg.prune, **cfg.estimator_params(),
-        )
+        # The bounded build shows its own per-stage bars; the in-memory one a bar per sentence.
+        big = bounded(cfg.smoothing, cfg.order, cfg.prune)
+        train = corpus.sentences("train")
+        if not big:
+            train = _Counted(train, "ngram: counting", ctx.progress)
+        # Spill files and the built model live in one temp area until the artifact is
+        # published, and go whatever happens (nothing is published on a build error).
+        with ngram.TempArea(cfg.temp_dir) as area:
+            folder = ngram.train_to_folder(
+                train, area.file(ngram.MODEL_DIR), order=cfg.order, smoothing=cfg.smoothing,
+                min_count=cfg.min_count, max_size=cfg.max_vocab, prune=cfg.prune,
+                memory=cfg.memory, progress=ctx.progress, area=area,
+                **cfg.estimator_params(),
+            )
+            model = ngram.NgramModel.load(folder)
+            metrics = self._evaluate(model, corpus, ctx.progress)
+
+            def write(dest: Path) -> None:
+                with Stage("write", sum(model.counts()), "n-grams", ctx.progress) as stage:
+                    model.save(dest / ngram.MODEL_DIR)
+                    stage.update(sum(model.counts()))
+                if cfg.arpa:
+                    model.to_arpa(dest / "model.arpa")
+
+            return self.publish(
+                ctx, write, config={"ngram": asdict(cfg), "text": ctx.text.to_dict()},
+                metrics=metrics, started=started, metric="perplexity",
+                extra={"model_info": _info(model)},
+            )
+
+    @staticmethod
+    def _evaluate(model: Any, corpus: Any, progress: bool) -> dict[str, Any]:
+        """Held-out perplexity on valid and test (whichever exist); valid is the main one."""
         metrics: dict[str, Any] = {}
         for split in ("valid", "test"):
             held = corpus.sentences(split)
             if next(iter(held), None) is None:
                 continue
-            ev = model.evaluate(_Counted(held, f"ngram: {split}", ctx.progress))
+            ev = model.evaluate(_Counted(held, f"ngram: {split}", progress))
             for key in ("perplexity", "tokens", "oov", "log10_prob"):
                 if key in ev:
                     metrics[f"{split}_{key}"] = ev[key]
@@ -113,17 +178,7 @@ class NgramPipeline(Pipeline):
             metrics["perplexity"] = metrics[f"{main}_perplexity"]
             metrics["held_out_split"] = main
         metrics["proper"] = bool(getattr(model, "proper", True))
-
-        def write(folder: Path) -> None:
-            model.save(folder / "model")
-            if cfg.arpa:
-                model.to_arpa(folder / "model.arpa")
-
-        return self.publish(
-            ctx, write, config={"ngram": asdict(cfg), "text": ctx.text.to_dict()},
-            metrics=metrics, started=started, metric="perplexity",
-            extra={"model_info": _info(model)},
-        )
+        return metrics
 
 
 def _info(model: Any) -> dict[str, Any]:

@@ -112,9 +112,29 @@ def count_ngrams(
     if chunk_tokens < 1:
         raise ValueError("chunk_tokens must be >= 1")
     thresholds = _check_prune(prune, order)
+    vocab = resolve_vocab(sentences, vocab, min_count, max_size)
+    counter = _ChunkCounter(order, vocab, bos, eos, chunk_tokens)
+    for toks in sentences:
+        counter.add(toks)
+    result = counter.finish()
+    check_counted(result.sentences, result.tokens)
+    if any(thresholds):
+        _apply_prune(result, thresholds)
+    return result
+
+
+def resolve_vocab(
+    sentences: Iterable[Sequence[str]],
+    vocab: Vocabulary | Sequence[str] | None,
+    min_count: int,
+    max_size: int | None,
+) -> Vocabulary | None:
+    """The fixed vocabulary to count with (None: grow it from the text in one pass).
+
+    A cut (``min_count``/``max_size``) reads the corpus once more, first, to count words.
+    """
     if isinstance(sentences, str | bytes):
         raise TypeError("sentences must be an iterable of token lists, not a string")
-
     if vocab is None and (min_count != 1 or max_size is not None):
         if _is_one_shot(sentences):
             raise ValueError(
@@ -125,21 +145,18 @@ def count_ngrams(
         for toks in sentences:
             _check_sentence(toks)
             word_counts.update(toks)
-        vocab = Vocabulary.from_counts(word_counts, min_count=min_count, max_size=max_size)
-    elif vocab is not None and not isinstance(vocab, Vocabulary):
-        vocab = Vocabulary(vocab)
+        return Vocabulary.from_counts(word_counts, min_count=min_count, max_size=max_size)
+    if vocab is not None and not isinstance(vocab, Vocabulary):
+        return Vocabulary(vocab)
+    return vocab
 
-    counter = _ChunkCounter(order, vocab, bos, eos, chunk_tokens)
-    for toks in sentences:
-        counter.add(toks)
-    result = counter.finish()
-    if result.sentences == 0:
+
+def check_counted(sentences: int, tokens: int) -> None:
+    """The clear errors for a corpus with nothing to count."""
+    if sentences == 0:
         raise ValueError("empty corpus: no sentences to count")
-    if result.tokens == 0:
+    if tokens == 0:
         raise ValueError("corpus has no non-empty sentence (every sentence has 0 tokens)")
-    if any(thresholds):
-        _apply_prune(result, thresholds)
-    return result
 
 
 def _check_sentence(toks: object) -> None:
@@ -221,6 +238,11 @@ class _ChunkCounter:
             return
         ends = np.cumsum(lens)
         rem = ends[sid] - np.arange(ids.size)  # tokens from each position to its sentence end
+        self._consume(ids, rem, V)
+
+    def _consume(self, ids: np.ndarray, rem: np.ndarray, V: int) -> None:
+        """Count one chunk of ids (``rem``: tokens left to each position's sentence end) and
+        merge it into the tables; the bounded build overrides this to spill ids to disk."""
         chunk, parents = _count_chunk(ids, rem, self.order, V)
         if self.tables is None:
             self.parents = parents
@@ -230,11 +252,16 @@ class _ChunkCounter:
             self.tables = _merge_tables(self.tables, chunk, V)
             self.merged = True
 
-    def finish(self) -> NgramCounts:
-        self._flush()
+    def final_vocab(self) -> Vocabulary:
+        """The vocabulary counted with: the given one, or the words in order of appearance."""
         if self.vocab is None:
             words = list(self.lookup)[3:]
             self.vocab = Vocabulary(words)
+        return self.vocab
+
+    def finish(self) -> NgramCounts:
+        self._flush()
+        self.final_vocab()
         V = len(self.vocab)
         unigram = np.zeros(V, dtype=np.int64)
         unigram[: self.unigram.size] = self.unigram

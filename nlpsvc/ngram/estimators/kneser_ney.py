@@ -42,23 +42,38 @@ def _count_of_counts(a: np.ndarray) -> np.ndarray:
     return np.bincount(np.minimum(a, 5), minlength=6)[:5]
 
 
+# How a user sets the fallback discounts, in the CLI's spelling and the API's, for the errors.
+MKN_FALLBACK_HINT = (
+    "set fixed discounts: --set ngram.discount_fallback=[0.5,1.0,1.5] (nlpsvc train) or "
+    "discount_fallback=(0.5, 1.0, 1.5) (nlpsvc.ngram.train)"
+)
+KN_FALLBACK_HINT = (
+    "set a fixed discount: --set ngram.discount=0.7 or --set ngram.discount_fallback=0.7 "
+    "(nlpsvc train), or discount=D / discount_fallback=D with 0 < D < 1 (nlpsvc.ngram.train)"
+)
+
+
 def modified_discounts(a: np.ndarray, order: int) -> tuple[float, float, float]:
     """D1, D2, D3+ from count-of-counts (Chen & Goodman eq. 26), checked as KenLM does."""
-    n = _count_of_counts(a)
+    return discounts_from_coc(_count_of_counts(a), order)
+
+
+def discounts_from_coc(n: np.ndarray, order: int) -> tuple[float, float, float]:
+    """D1, D2, D3+ from the count-of-counts ``n[0..4]``; the bounded build counts them in
+    blocks and calls this directly, so both builds share the formula and its errors."""
     for j in (1, 2, 3):
         if n[j] == 0:
             raise ValueError(
                 f"mkn: cannot estimate discounts for {order}-grams: no {order}-gram has "
-                f"adjusted count {j} (corpus too small or artificial); pass "
-                "discount_fallback=(0.5, 1.0, 1.5) to use fixed discounts instead"
+                f"adjusted count {j} (corpus too small or artificial); {MKN_FALLBACK_HINT}"
             )
     y = n[1] / (n[1] + 2.0 * n[2])
     ds = tuple(float(j - (j + 1) * y * n[j + 1] / n[j]) for j in (1, 2, 3))
     for j, d in enumerate(ds, 1):
         if not 0.0 <= d <= j:
             raise ValueError(
-                f"mkn: {order}-gram discount D{j}={d:.4g} out of range [0, {j}]; pass "
-                "discount_fallback=(0.5, 1.0, 1.5) to use fixed discounts instead"
+                f"mkn: {order}-gram discount D{j}={d:.4g} out of range [0, {j}]; "
+                f"{MKN_FALLBACK_HINT}"
             )
     return ds  # type: ignore[return-value]
 
@@ -133,7 +148,7 @@ def single_discount(a: np.ndarray, order: int, name: str) -> float:
     if n[1] == 0:
         raise ValueError(
             f"{name}: cannot estimate the {order}-gram discount: no {order}-gram has count 1; "
-            "pass discount=D (or discount_fallback=D) with 0 < D < 1"
+            f"{KN_FALLBACK_HINT}"
         )
     return float(n[1] / (n[1] + 2.0 * n[2]))
 

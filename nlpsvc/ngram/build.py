@@ -1,0 +1,100 @@
+"""The bounded build: corpus -> model folder within ``ngram.memory``, for modified Kneser-Ney.
+
+Stages, each with its progress (``nlpsvc.ngram.progress``): count (``extcount``: ids to disk,
+sorted and spilled blocks per order, merged), adjust and estimate
+(``estimators.bounded_mkn``: blocked passes, arrays written straight into the folder), write
+(vocabulary, header). All temp files live in one ``TempArea`` under
+``ngram.temp_dir``, removed on success and on error.
+
+The folder holds ``NgramModel.save``'s arrays, byte for byte, written block by block, with the
+base header; ``NgramModel.load`` reads it and ``NgramModel.save`` writes the published folder.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from nlpsvc.ngram.counts import resolve_vocab
+from nlpsvc.ngram.estimators.bounded_mkn import estimate_mkn
+from nlpsvc.ngram.estimators.kneser_ney import _fallback
+from nlpsvc.ngram.extcount import count_all
+from nlpsvc.ngram.memory import DEFAULT_MEMORY, parse_memory
+from nlpsvc.ngram.model import FORMAT, FORMAT_VERSION, HEADER, _json_float, _jsonable
+from nlpsvc.ngram.progress import Stage
+from nlpsvc.ngram.spill import TempArea, spill_errors
+from nlpsvc.ngram.vocab import Vocabulary
+
+
+def bounded(smoothing: str, order: int, prune: Sequence[int] | None) -> bool:
+    """Whether ``train`` takes the bounded build: mkn of order >= 2 without pruning (pruning
+    and the other estimators use the in-memory path)."""
+    return smoothing == "mkn" and order >= 2 and not prune
+
+
+def build_mkn(
+    sentences: Iterable[Sequence[str]],
+    folder: str | Path,
+    order: int,
+    *,
+    vocab: Vocabulary | Sequence[str] | None = None,
+    min_count: int = 1,
+    max_size: int | None = None,
+    bos: bool = True,
+    eos: bool = True,
+    discount_fallback: Any = None,
+    memory: str | int = DEFAULT_MEMORY,
+    temp_dir: str | Path | None = None,
+    progress: bool = False,
+    area: TempArea | None = None,
+) -> Path:
+    """Count and estimate modified Kneser-Ney into the model folder ``folder``.
+
+    ``memory`` bounds the sorted blocks (``"1G"``, ``"500M"``, ``"80%"``); spill files go to a
+    private folder under ``temp_dir`` (or into ``area`` when the caller holds one).
+    """
+    budget = parse_memory(memory)
+    _fallback(discount_fallback)  # a bad value fails before the corpus is read
+    folder = Path(folder)
+    if area is None:
+        with TempArea(temp_dir) as own:
+            return build_mkn(sentences, folder, order, vocab=vocab, min_count=min_count,
+                             max_size=max_size, bos=bos, eos=eos,
+                             discount_fallback=discount_fallback, memory=budget,
+                             progress=progress, area=own)
+    with spill_errors(area.base):
+        words = resolve_vocab(sentences, vocab, min_count, max_size)
+        counts = count_all(sentences, order, words, bos, eos, area, budget, progress)
+        params = estimate_mkn(counts, folder, area, budget, progress, discount_fallback)
+        sizes = [counts.size(o) for o in range(1, order + 1)]
+        with Stage("write", sum(sizes), "n-grams", progress) as stage:
+            write_folder_meta(folder, list(counts.vocab.words), order, sizes, smoothing="mkn",
+                              proper=True, missing_backoff=0.0, params=params)
+            stage.update(sum(sizes))
+    return folder
+
+
+def write_folder_meta(folder: Path, words: list[str], order: int, counts: list[int], *,
+                      smoothing: str, proper: bool, missing_backoff: float,
+                      params: dict[str, Any]) -> None:
+    """``vocab.json`` and ``header.json`` beside the arrays: a model folder of the query
+    side's base layout (no hash tables), which ``NgramModel.load`` reads (building its hash
+    tables on load). The published folder is then written by ``NgramModel.save`` - the one
+    writer of the full format - from the loaded model; a test checks that the result is
+    byte-identical to saving the in-memory model.
+    """
+    (folder / "vocab.json").write_text(json.dumps(words, ensure_ascii=False), "utf-8")
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "order": order,
+        "vocab_size": len(words),
+        "counts": counts,
+        "smoothing": smoothing,
+        "proper": proper,
+        "missing_backoff": _json_float(missing_backoff),
+        "params": params,
+    }
+    (folder / HEADER).write_text(json.dumps(header, indent=2, default=_jsonable), "utf-8")

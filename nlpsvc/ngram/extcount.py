@@ -1,0 +1,191 @@
+"""Counting within a memory budget: the corpus as ids on disk, then one sorted pass per order.
+
+Stage 1 (``encode``) reads the sentences once (twice with a vocabulary cut), maps words to ids
+exactly as ``count_ngrams`` does (same ids, same ``<s>``/``</s>`` rules: it reuses its chunk
+counter) and appends the ids (int32) and each position's distance to its sentence end
+(uint8, capped) to two temp files. Only unigram counts and the word index stay in RAM.
+
+Stage 2 (``count_order``), for o = 2..N, in blocks of positions sized from the budget: the key
+of the o-gram at position p is ``row of its (o-1)-prefix * V + last word`` (the prefix-id chain
+of ``counts.py``, now with *global* rows read from the previous order's per-position row file),
+so sorting keys sorts n-grams lexicographically. Each block is sorted and reduced to unique keys
+with counts and spilled as a sorted run; runs are merged (``spill.merge_runs``). The row of each
+o-gram's (o-1)-suffix is free here - it is the (o-1)-gram row at position p+1 - and is carried
+as the run's payload, so estimation needs no search for suffixes. Below the top order, a second
+pass turns each block's local unique indices into global rows (a streamed search of the
+block's run in the merged keys) and writes the per-position row file the next order reads.
+
+The merged keys are exactly ``NgramModel``'s ``keys{o}`` (rows sorted, parents = rows of the
+order below), and counts and suffixes line up with them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from nlpsvc.ngram.counts import _ChunkCounter, check_counted
+from nlpsvc.ngram.memory import COUNT_BYTES, MIN_BLOCK, block_items
+from nlpsvc.ngram.progress import Stage
+from nlpsvc.ngram.spill import DiskArray, Run, TempArea, merge_runs
+from nlpsvc.ngram.vocab import Vocabulary
+
+REM_CAP = 255  # distances to the sentence end are stored capped (uint8); orders are <= 10
+ENCODE_CHUNK = 1 << 20  # ids buffered in RAM before they are appended to the id file
+
+
+@dataclass
+class DiskCounts:
+    """Raw counts of orders 1..N; orders >= 2 live on disk as runs aligned row by row.
+
+    ``orders[o-2]``: the run of order o (``keys`` = chain keys, ``counts`` = raw counts,
+    ``payload`` = row of the (o-1)-suffix). ``unigram``: counts by word id (every id listed).
+    """
+
+    order: int
+    vocab: Vocabulary
+    unigram: np.ndarray
+    orders: list[Run]
+    sentences: int
+    tokens: int
+
+    def size(self, o: int) -> int:
+        return int(self.unigram.size) if o == 1 else self.orders[o - 2].size
+
+
+class _Encoder(_ChunkCounter):
+    """``count_ngrams``' chunk counter with the counting replaced by appending ids to disk."""
+
+    def __init__(self, order: int, vocab: Vocabulary | None, bos: bool, eos: bool,
+                 ids: DiskArray, rem: DiskArray, stage: Stage) -> None:
+        super().__init__(order, vocab, bos, eos, ENCODE_CHUNK)
+        self.ids_file, self.rem_file, self.stage = ids, rem, stage
+
+    def _consume(self, ids: np.ndarray, rem: np.ndarray, V: int) -> None:
+        self.ids_file.append(ids.astype(np.int32))
+        self.rem_file.append(np.minimum(rem, REM_CAP).astype(np.uint8))
+        self.stage.update(ids.size)
+
+
+def encode(sentences: Iterable[Sequence[str]], order: int, vocab: Vocabulary | None, bos: bool,
+           eos: bool, area: TempArea, stage: Stage) -> tuple[_Encoder, DiskArray, DiskArray]:
+    """Read the corpus once into the id and sentence-end files; unigram counts on the way."""
+    ids = area.array("ids.i32", np.int32)
+    rem = area.array("rem.u8", np.uint8)
+    enc = _Encoder(order, vocab, bos, eos, ids, rem, stage)
+    for toks in sentences:
+        enc.add(toks)
+    enc._flush()
+    check_counted(enc.sentences, enc.tokens)
+    ids.flush()
+    rem.flush()
+    return enc, ids, rem
+
+
+def count_all(sentences: Iterable[Sequence[str]], order: int, vocab: Vocabulary | None,
+              bos: bool, eos: bool, area: TempArea, budget: int, progress: bool) -> DiskCounts:
+    """Stages ``count``: encode the corpus, then count orders 2..N by sorted, spilled blocks."""
+    with Stage("count", None, "tokens", progress) as stage:
+        enc, ids, rem = encode(sentences, order, vocab, bos, eos, area, stage)
+        words = enc.final_vocab()
+        V = len(words)
+        unigram = np.zeros(V, dtype=np.int64)
+        unigram[: enc.unigram.size] = enc.unigram
+        block = block_items(budget, COUNT_BYTES)
+        prev = ids  # row of the 1-gram at each position is its word id
+        runs: list[Run] = []
+        for o in range(2, order + 1):
+            run, rows = count_order(o, order, ids, rem, prev, V, area, budget, block)
+            runs.append(run)
+            if prev is not ids:
+                prev.remove()
+            prev = rows  # type: ignore[assignment]
+        if prev is not ids and prev is not None:
+            prev.remove()
+    ids.remove()
+    rem.remove()
+    return DiskCounts(order=order, vocab=words, unigram=unigram, orders=runs,
+                      sentences=enc.sentences, tokens=enc.tokens)
+
+
+def _block_keys(o: int, ids: DiskArray, rem: DiskArray, prev: DiskArray, V: int, start: int,
+                n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(positions with an o-gram inside their sentence, their chain keys, suffix rows)."""
+    ids_b = ids.read(start, n + o - 1)
+    rem_b = rem.read(start, n)
+    prev_b = prev.read(start, n + 1)
+    valid = np.flatnonzero(rem_b >= o)
+    keys = prev_b[valid].astype(np.int64) * V + ids_b[valid + o - 1]
+    return valid, keys, prev_b[valid + 1]
+
+
+def count_order(o: int, top: int, ids: DiskArray, rem: DiskArray, prev: DiskArray, V: int,
+                area: TempArea, budget: int, block: int) -> tuple[Run, DiskArray | None]:
+    """The merged run of order o and (below the top order) the per-position o-gram rows."""
+    need_rows = o < top
+    blocks: list[tuple[int, int]] = []
+    runs: list[Run] = []
+    inverse = area.array(f"inv{o}.i32", np.int32) if need_rows else None
+    for start in range(0, ids.size, block):
+        n = min(block, ids.size - start)
+        valid, keys, suf = _block_keys(o, ids, rem, prev, V, start, n)
+        blocks.append((start, n))
+        run = Run.create(area, f"count{o}.b{len(runs)}")
+        if keys.size:
+            order = np.argsort(keys)  # any occurrence's suffix is the key's: no stability needed
+            sk = keys[order]
+            new = np.empty(sk.size, dtype=bool)
+            new[0] = True
+            np.not_equal(sk[1:], sk[:-1], out=new[1:])
+            starts = np.flatnonzero(new)
+            counts = np.diff(np.append(starts, sk.size)).astype(np.int64)
+            run.append(sk[starts], counts, suf[order[starts]])
+            if inverse is not None:
+                inv = np.empty(sk.size, dtype=np.int32)
+                inv[order] = np.cumsum(new, dtype=np.int32) - 1
+                inverse.append(inv)
+        runs.append(run)
+    if len(runs) == 1:
+        merged = runs[0]
+    else:
+        merged = Run.create(area, f"order{o}")
+        merge_runs(runs, merged, budget, area, f"merge{o}", keep_inputs=need_rows)
+    merged.keys.flush()
+    if inverse is None:
+        return merged, None
+    rows = area.array(f"rows{o}.i32", np.int32)
+    done = 0
+    for b, (start, n) in enumerate(blocks):
+        valid = np.flatnonzero(rem.read(start, n) >= o)
+        inv = inverse.read(done, valid.size)
+        done += valid.size
+        if len(runs) == 1:
+            global_rows = inv
+        else:
+            global_rows = _ranks(runs[b].keys.read(), merged.keys, max(block, MIN_BLOCK))[inv]
+        out = np.full(n, -1, dtype=np.int32)
+        out[valid] = global_rows
+        rows.append(out)
+    if len(runs) > 1:
+        for r in runs:
+            r.remove()
+    inverse.remove()
+    rows.flush()
+    return merged, rows
+
+
+def _ranks(sub: np.ndarray, keys: DiskArray, chunk: int) -> np.ndarray:
+    """Row in the merged ``keys`` of each of the sorted ``sub`` keys (all present), reading the
+    merged keys in chunks so that neither array has to be whole in RAM at once."""
+    out = np.empty(sub.size, dtype=np.int32)
+    j = 0
+    for start, part in keys.blocks(chunk):
+        if j >= sub.size:
+            break
+        hi = int(np.searchsorted(sub, part[-1], side="right"))
+        if hi > j:
+            out[j:hi] = start + np.searchsorted(part, sub[j:hi])
+            j = hi
+    return out

@@ -1,0 +1,319 @@
+"""Disk side of the bounded build: a private temp folder, flat binary arrays, sorted-run merging.
+
+* ``TempArea`` - one folder per build under ``ngram.temp_dir`` named after the process id. It is
+  removed when the build ends (success or error); a folder left by a killed build (its process
+  is gone) is removed by the next build that starts in the same temp dir.
+* ``DiskArray`` - an append-only file of one dtype, read back in blocks with ``np.fromfile``
+  (explicit reads, not ``mmap``, so that pages read once do not stay in the resident set).
+* ``merge_runs`` - k-way merge of sorted runs of unique int64 keys with a summed count and a
+  payload, as ``lmplz`` merges its sorted blocks; blocks of each run stream through a
+  bounded buffer.
+
+Every write goes through ``spill_errors``, which turns a full, read-only or missing temp dir
+into a ``SpillError`` naming ``ngram.temp_dir``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nlpsvc.ngram.memory import MERGE_BYTES, MIN_BLOCK
+
+PREFIX = "nlpsvc-ngram-"
+
+
+class SpillError(OSError):
+    """The temp dir cannot take the build's spill files (full, not writable, missing)."""
+
+
+@contextlib.contextmanager
+def spill_errors(base: Path) -> Iterator[None]:
+    """Re-raise an OSError while spilling as a ``SpillError`` that names the setting to change."""
+    try:
+        yield
+    except SpillError:
+        raise
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            why = "the disk is full"
+        elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            why = "it is not writable"
+        elif e.errno in (errno.ENOENT, errno.ENOTDIR):
+            why = "it does not exist or is not a folder"
+        else:
+            why = e.strerror or str(e)
+        raise SpillError(
+            e.errno or errno.EIO,
+            f"ngram.temp_dir {str(base)!r}: cannot write the build's temp files ({why}); free "
+            "space there or point ngram.temp_dir (--set ngram.temp_dir=DIR) at another disk",
+        ) from e
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale(base: Path) -> list[Path]:
+    """Remove temp folders of builds whose process is gone (killed); returns what was removed."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for d in base.glob(f"{PREFIX}*"):
+            pid_text = d.name[len(PREFIX):].split("-", 1)[0]
+            if not pid_text.isdigit() or not d.is_dir():
+                continue
+            pid = int(pid_text)
+            if pid != os.getpid() and not _alive(pid):
+                shutil.rmtree(d, ignore_errors=True)
+                removed.append(d)
+    return removed
+
+
+class TempArea:
+    """A private folder for one build's spill files; removed on exit, even on error."""
+
+    def __init__(self, temp_dir: str | Path | None = None) -> None:
+        self.base = Path(temp_dir) if temp_dir else Path(tempfile.gettempdir())
+        self.path: Path | None = None
+
+    def __enter__(self) -> TempArea:
+        with spill_errors(self.base):
+            if not self.base.is_dir():
+                raise FileNotFoundError(errno.ENOENT, "no such folder", str(self.base))
+            sweep_stale(self.base)
+            self.path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=self.base))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.path is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.path = None
+
+    def file(self, name: str) -> Path:
+        if self.path is None:
+            raise RuntimeError("TempArea used outside its with-block")
+        return self.path / name
+
+    def array(self, name: str, dtype: np.dtype | type) -> DiskArray:
+        return DiskArray(self.file(name), np.dtype(dtype), self.base)
+
+
+class DiskArray:
+    """An append-only flat binary file of one dtype, read back in blocks."""
+
+    def __init__(self, path: Path, dtype: np.dtype, base: Path | None = None) -> None:
+        self.path, self.dtype = path, np.dtype(dtype)
+        self.base = base if base is not None else path.parent
+        self.size = 0
+        with spill_errors(self.base):
+            path.write_bytes(b"")
+        self._f = None
+
+    def append(self, values: np.ndarray) -> None:
+        values = np.ascontiguousarray(values, dtype=self.dtype)
+        with spill_errors(self.base):
+            if self._f is None:
+                self._f = open(self.path, "ab")  # noqa: SIM115 - kept open across appends
+            values.tofile(self._f)
+        self.size += values.size
+
+    def flush(self) -> None:
+        if self._f is not None:
+            with spill_errors(self.base):
+                self._f.close()
+            self._f = None
+
+    def read(self, start: int = 0, count: int | None = None) -> np.ndarray:
+        """Items ``start .. start+count`` (to the end when ``count`` is None)."""
+        self.flush()
+        start = max(0, min(start, self.size))
+        n = self.size - start if count is None else max(0, min(count, self.size - start))
+        if n == 0:
+            return np.empty(0, dtype=self.dtype)
+        return np.fromfile(self.path, dtype=self.dtype, count=n,
+                           offset=start * self.dtype.itemsize)
+
+    def blocks(self, size: int) -> Iterator[tuple[int, np.ndarray]]:
+        """(start, items) for consecutive blocks of ``size`` items."""
+        for start in range(0, self.size, size):
+            yield start, self.read(start, size)
+
+    def remove(self) -> None:
+        self.flush()
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+@dataclass
+class Run:
+    """A sorted run: unique int64 ``keys``, int64 ``counts`` (summed on merge) and an int32
+    ``payload`` that is a function of the key (the first one is kept on merge)."""
+
+    keys: DiskArray
+    counts: DiskArray
+    payload: DiskArray
+
+    @classmethod
+    def create(cls, area: TempArea, name: str) -> Run:
+        return cls(area.array(f"{name}.keys", np.int64), area.array(f"{name}.counts", np.int64),
+                   area.array(f"{name}.payload", np.int32))
+
+    @property
+    def size(self) -> int:
+        return self.keys.size
+
+    def append(self, keys: np.ndarray, counts: np.ndarray, payload: np.ndarray) -> None:
+        self.keys.append(keys)
+        self.counts.append(counts)
+        self.payload.append(payload)
+
+    def read(self, start: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (self.keys.read(start, count), self.counts.read(start, count),
+                self.payload.read(start, count))
+
+    def remove(self) -> None:
+        for a in (self.keys, self.counts, self.payload):
+            a.remove()
+
+
+def merge_runs(runs: list[Run], out: Run, budget: int, area: TempArea, name: str,
+               keep_inputs: bool = False) -> Run:
+    """Merge sorted ``runs`` into ``out`` (keys unique, counts summed) within ``budget`` bytes.
+
+    When the runs are too many for one pass with blocks of at least ``MIN_BLOCK`` items, groups
+    of them are merged into intermediate runs first (a multi-pass merge, as external sorts do).
+    Input runs are removed once merged, unless ``keep_inputs`` (intermediate runs always are).
+    """
+    fan_in = max(2, budget // (MERGE_BYTES * MIN_BLOCK))
+    keep = {id(r) for r in runs} if keep_inputs else set()
+    level = 0
+    while len(runs) > fan_in:
+        level += 1
+        merged = []
+        for g in range(0, len(runs), fan_in):
+            group = runs[g:g + fan_in]
+            if len(group) == 1:
+                merged.append(group[0])
+                continue
+            mid = Run.create(area, f"{name}.l{level}.{g}")
+            _merge_pass(group, mid, budget, keep)
+            merged.append(mid)
+        runs = merged
+    _merge_pass(runs, out, budget, keep)
+    return out
+
+
+def _merge_pass(runs: list[Run], out: Run, budget: int, keep: set[int]) -> None:
+    """One k-way merge. Each round takes from every buffer the keys up to the smallest last key
+    among buffers whose run has more on disk; those keys are complete, so they are sorted
+    together (numpy's stable argsort over k sorted pieces), equal keys summed, and written."""
+    chunk = max(MIN_BLOCK, budget // (MERGE_BYTES * max(1, len(runs))))
+    pos = [0] * len(runs)
+    bufs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [
+        (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int32)) for _ in runs
+    ]
+    while True:
+        for i, r in enumerate(runs):  # refill empty buffers
+            if bufs[i][0].size == 0 and pos[i] < r.size:
+                bufs[i] = r.read(pos[i], chunk)
+                pos[i] += bufs[i][0].size
+        live = [i for i in range(len(runs)) if bufs[i][0].size]
+        if not live:
+            break
+        more = [i for i in live if pos[i] < runs[i].size]
+        bound = min(int(bufs[i][0][-1]) for i in more) if more else None
+        parts_k, parts_c, parts_p = [], [], []
+        for i in live:
+            k, c, p = bufs[i]
+            j = k.size if bound is None else int(np.searchsorted(k, bound, side="right"))
+            parts_k.append(k[:j])
+            parts_c.append(c[:j])
+            parts_p.append(p[:j])
+            bufs[i] = (k[j:], c[j:], p[j:])
+        keys = np.concatenate(parts_k)
+        if keys.size == 0:
+            continue
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        counts = np.concatenate(parts_c)[order]
+        payload = np.concatenate(parts_p)[order]
+        starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+        out.append(keys[starts], np.add.reduceat(counts, starts), payload[starts])
+    for r in runs:
+        if id(r) not in keep:
+            r.remove()
+
+
+class NpyWriter:
+    """Writes a 1-D ``.npy`` file block by block, byte-identical to ``np.save`` of the whole
+    array (same version-1.0 header), so a model array never has to be whole in RAM."""
+
+    def __init__(self, path: Path, dtype: np.dtype | type, n: int) -> None:
+        self.path, self.dtype, self.n = path, np.dtype(dtype), int(n)
+        self.written = 0
+        self._f = open(path, "wb")  # noqa: SIM115 - closed by close()
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+                  "shape": (self.n,)}
+        np.lib.format.write_array_header_1_0(self._f, header)
+
+    def write(self, values: np.ndarray) -> None:
+        values = np.ascontiguousarray(values, dtype=self.dtype)
+        values.tofile(self._f)
+        self.written += values.size
+
+    def write_zeros(self, n: int, block: int = 1 << 20) -> None:
+        for start in range(0, n, block):
+            self.write(np.zeros(min(block, n - start), dtype=self.dtype))
+
+    def copy_from(self, src: DiskArray) -> None:
+        """Append all of ``src`` (same dtype) by a buffered file copy, not through numpy."""
+        src.flush()
+        with open(src.path, "rb") as f:
+            shutil.copyfileobj(f, self._f, 1 << 20)
+        self.written += src.size
+
+    def close(self) -> None:
+        self._f.close()
+        if self.written != self.n:
+            raise RuntimeError(f"{self.path}: wrote {self.written} items, expected {self.n}")
+
+
+def disk_take(arr: DiskArray, index: np.ndarray | int) -> np.ndarray:
+    """A few items of a disk array at random positions (a short-lived read-only map)."""
+    arr.flush()
+    if arr.size == 0:
+        return np.empty(0, dtype=arr.dtype)
+    mm = np.memmap(arr.path, dtype=arr.dtype, mode="r", shape=(arr.size,))
+    try:
+        return np.array(mm[index])
+    finally:
+        del mm
+
+
+def disk_searchsorted(arr: DiskArray, values: np.ndarray | int) -> np.ndarray:
+    """``np.searchsorted`` in a sorted disk array (touches O(log n) pages)."""
+    arr.flush()
+    if arr.size == 0:
+        return np.zeros(np.shape(values), dtype=np.int64)
+    mm = np.memmap(arr.path, dtype=arr.dtype, mode="r", shape=(arr.size,))
+    try:
+        return np.searchsorted(mm, values)
+    finally:
+        del mm

@@ -1,0 +1,256 @@
+"""The bounded build (issue 10): spilled, blocked mkn equals the in-memory path bit for bit.
+
+A 64K budget cuts a ~20k-token corpus into ~1000-position count blocks (about 20 sorted runs
+per order, merged two at a time over several levels) and ~1000-row estimation blocks, so every
+stage spills or blocks; the tables, the saved folder and the discounts must not move.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nlpsvc.ngram import NgramModel, train, train_to_folder
+from nlpsvc.ngram import spill as spill_mod
+from nlpsvc.ngram.__init__ import _train_in_memory
+from nlpsvc.ngram.memory import MIN_BUDGET, BudgetError, parse_memory
+from nlpsvc.ngram.spill import PREFIX, SpillError, TempArea
+
+TINY = "64K"
+
+
+def zipf_corpus(n_sent: int = 2500, seed: int = 7, vocab: int = 400) -> list[list[str]]:
+    """Sentences of Zipf-distributed words (varied lengths, repeats at every order)."""
+    rng = np.random.default_rng(seed)
+    ranks = np.arange(1, vocab + 1)
+    p = 1.0 / ranks**1.1
+    p /= p.sum()
+    out = []
+    for _ in range(n_sent):
+        n = int(rng.integers(1, 14))
+        out.append([f"w{i}" for i in rng.choice(vocab, size=n, p=p)])
+    return out
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[list[str]]:
+    return zipf_corpus()
+
+
+def in_memory(sents: list[list[str]], order: int, **kw: object) -> NgramModel:
+    params = dict(kw.pop("params", {}) or {})  # type: ignore[arg-type]
+    base = {"min_count": 1, "max_size": None, "vocab_words": None, "prune": None, "bos": True,
+            "eos": True, "progress": False}
+    base.update(kw)
+    return _train_in_memory(sents, order, "mkn", params=params, **base)  # type: ignore[arg-type]
+
+
+def assert_same(a: NgramModel, b: NgramModel) -> None:
+    assert a.words == b.words
+    assert a.counts() == b.counts()
+    assert a.params == b.params
+    for o in range(a.order):
+        assert np.array_equal(np.asarray(a.lp[o]), np.asarray(b.lp[o])), f"logprob {o + 1}"
+        if o:
+            assert np.array_equal(np.asarray(a.keys[o]), np.asarray(b.keys[o])), f"keys {o + 1}"
+        if o < a.order - 1:
+            assert np.array_equal(np.asarray(a.bo[o]), np.asarray(b.bo[o])), f"backoff {o + 1}"
+
+
+def no_temp_left(base: Path) -> bool:
+    return not list(base.glob(f"{PREFIX}*"))
+
+
+@pytest.mark.parametrize("order", [2, 3, 5])
+def test_tiny_budget_spills_every_stage_and_tables_are_identical(
+    corpus: list[list[str]], order: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    merges: list[int] = []
+    real = spill_mod._merge_pass
+
+    def spy(runs, out, budget, keep):  # noqa: ANN001, ANN202
+        merges.append(len(runs))
+        return real(runs, out, budget, keep)
+
+    monkeypatch.setattr(spill_mod, "_merge_pass", spy)
+    blocks: list[int] = []
+    from nlpsvc.ngram.estimators import bounded_mkn
+
+    real_order = bounded_mkn._estimate_order
+
+    def spy_order(ords, o, adj, disc, prob_prev, folder, block, stage):  # noqa: ANN001, ANN202
+        blocks.append(block)
+        return real_order(ords, o, adj, disc, prob_prev, folder, block, stage)
+
+    monkeypatch.setattr(bounded_mkn, "_estimate_order", spy_order)
+    expected = in_memory(corpus, order)
+    got = train(corpus, order, "mkn", memory=TINY, temp_dir=tmp_path)
+    assert_same(expected, got)
+    assert len(merges) >= order - 1 and max(merges) >= 2  # every order merged spilled runs
+    n_top = expected.counts()[-1]
+    assert blocks and max(blocks) < n_top  # estimation went block by block
+    assert no_temp_left(tmp_path)
+
+
+def test_saved_folder_is_byte_identical(corpus: list[list[str]], tmp_path: Path) -> None:
+    expected = in_memory(corpus, 4)
+    expected.save(tmp_path / "a")
+    folder = train_to_folder(corpus, tmp_path / "built", 4, memory=TINY, temp_dir=tmp_path)
+    NgramModel.load(folder).save(tmp_path / "b")
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "b").iterdir())
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    # the arrays the bounded build writes itself are np.save's bytes too
+    for name in ("keys4.npy", "logprob4.npy", "backoff3.npy", "logprob1.npy"):
+        assert (folder / name).read_bytes() == (tmp_path / "a" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"min_count": 2},
+        {"max_size": 50},
+        {"vocab_words": [f"w{i}" for i in range(0, 300, 2)]},
+        {"bos": False, "eos": False},
+        {"bos": True, "eos": False},
+    ],
+)
+def test_vocabulary_and_padding_options_match(corpus: list[list[str]], kw: dict,
+                                              tmp_path: Path) -> None:
+    fb = {"discount_fallback": (0.5, 1.0, 1.5)}  # a small vocabulary leaves no count-1 words
+    got = train(corpus, 3, "mkn", memory=TINY, temp_dir=tmp_path, **kw, **fb)
+    assert_same(in_memory(corpus, 3, params=fb, **kw), got)
+
+
+def test_literal_markers_and_fallback_discounts_match(tmp_path: Path) -> None:
+    sents = [["a", "<s>", "b"], ["b", "c", "</s>", "a"], ["a", "b"], ["c"]] * 3
+    fb = {"discount_fallback": (0.5, 1.0, 1.5)}
+    got = train(sents, 3, "mkn", memory=TINY, temp_dir=tmp_path, **fb)
+    assert_same(in_memory(sents, 3, params=fb), got)
+
+
+def test_discount_error_names_the_cli_setting(tmp_path: Path) -> None:
+    sents = [["a", "b", "c"]]
+    with pytest.raises(ValueError, match=r"--set ngram\.discount_fallback=\[0\.5,1\.0,1\.5\]"):
+        train(sents, 3, "mkn", temp_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"--set ngram\.discount_fallback=\[0\.5,1\.0,1\.5\]"):
+        in_memory(sents, 3)
+    assert no_temp_left(tmp_path)  # removed on error too
+
+
+def test_one_shot_generator_is_read_once(corpus: list[list[str]], tmp_path: Path) -> None:
+    reads = []
+
+    def gen():  # noqa: ANN202
+        for s in corpus:
+            reads.append(1)
+            yield s
+
+    got = train(gen(), 3, "mkn", memory=TINY, temp_dir=tmp_path)
+    assert len(reads) == len(corpus)
+    assert_same(in_memory(corpus, 3), got)
+
+
+def test_empty_corpora_keep_their_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="empty corpus"):
+        train([], 3, temp_dir=tmp_path)
+    with pytest.raises(ValueError, match="no non-empty sentence"):
+        train([[], []], 3, temp_dir=tmp_path)
+    with pytest.raises(ValueError, match="no non-empty sentence"):
+        train([["<s>", "</s>"]], 3, temp_dir=tmp_path)
+    assert no_temp_left(tmp_path)
+
+
+# ---------------------------------------------------------------- budget
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("1G", 1 << 30), ("500M", 500 << 20), ("2.5G", int(2.5 * (1 << 30))), ("64k", 64 << 10),
+    ("1GB", 1 << 30), (1 << 20, 1 << 20),
+])
+def test_parse_memory(text: str | int, expected: int) -> None:
+    assert parse_memory(text) == expected
+
+
+def test_parse_memory_percent_of_ram() -> None:
+    from nlpsvc.ngram.memory import physical_memory
+
+    assert parse_memory("50%") == physical_memory() // 2
+
+
+@pytest.mark.parametrize("bad", ["lots", "-1G", "0%", "150%", "", True])
+def test_parse_memory_rejects_nonsense(bad: object) -> None:
+    with pytest.raises(BudgetError, match="ngram.memory"):
+        parse_memory(bad)  # type: ignore[arg-type]
+
+
+def test_too_small_budget_names_the_minimum(tmp_path: Path) -> None:
+    with pytest.raises(BudgetError, match=r"too small.*64K.*ngram\.memory=64K"):
+        train([["a", "b"]], 2, memory="10K", temp_dir=tmp_path)
+    with pytest.raises(BudgetError, match="64K"):
+        parse_memory(MIN_BUDGET - 1)
+
+
+# ---------------------------------------------------------------- temp files
+
+
+def test_unwritable_temp_dir_is_a_clear_error(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    with pytest.raises(SpillError, match=r"ngram\.temp_dir .*file"):
+        train([["a", "b"]], 2, temp_dir=not_a_dir)
+    with pytest.raises(SpillError, match="does not exist"):
+        train([["a", "b"]], 2, temp_dir=tmp_path / "missing")
+
+
+def test_full_disk_is_a_clear_error_and_cleans_up(corpus: list[list[str]], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    real = spill_mod.DiskArray.append
+    calls = []
+
+    def full(self, values):  # noqa: ANN001, ANN202
+        calls.append(1)
+        if len(calls) > 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, values)
+
+    monkeypatch.setattr(spill_mod.DiskArray, "append", full)
+    with pytest.raises(SpillError, match=r"ngram\.temp_dir.*disk is full"):
+        train(corpus, 3, memory=TINY, temp_dir=tmp_path)
+    assert no_temp_left(tmp_path)
+
+
+def test_folder_of_a_killed_build_is_removed_at_next_start(tmp_path: Path) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    stale = tmp_path / f"{PREFIX}{int(dead.stdout)}-abc"
+    (stale / "sub").mkdir(parents=True)
+    (stale / "sub" / "run.keys").write_bytes(b"\0" * 64)
+    alive = tmp_path / f"{PREFIX}{os.getppid()}-live"  # a running process's folder stays
+    alive.mkdir()
+    with TempArea(tmp_path) as area:
+        assert area.path is not None and area.path.is_dir()
+        assert not stale.exists()
+        assert alive.exists()
+    assert not list(tmp_path.glob(f"{PREFIX}{os.getpid()}-*"))
+
+
+# ---------------------------------------------------------------- progress
+
+
+def test_one_log_line_per_stage(corpus: list[list[str]], tmp_path: Path,
+                                caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="nlpsvc.ngram"):
+        train(corpus, 3, memory=TINY, temp_dir=tmp_path, progress=True)
+    lines = [r.getMessage() for r in caplog.records if r.name == "nlpsvc.ngram"]
+    stages = [line.split(":")[1].strip() for line in lines]
+    assert stages == ["count", "adjust", "estimate", "write"]
+    assert "tokens" in lines[0] and "/s" in lines[0]
