@@ -47,6 +47,12 @@ def _word(value: Any, name: str) -> str:
         raise ApiError(
             422, "invalid_value", f"field '{name}' exceeds {MAX_WORD_CHARS} characters", name
         )
+    if not value.isascii():
+        try:  # JSON allows a lone surrogate ("\ud800"); no vocabulary or n-gram hash does
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(422, "invalid_value", f"field '{name}' is not valid Unicode "
+                           "(a lone surrogate)", name) from None
     return value
 
 

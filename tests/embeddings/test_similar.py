@@ -98,6 +98,21 @@ def test_validation_is_422(client, body: dict, field: str) -> None:
     assert r.get_json()["error"]["field"] == field
 
 
+@pytest.mark.parametrize("model", ["books", "booksft"])
+@pytest.mark.parametrize(("body", "field"), [
+    ({"word": "\ud800"}, "word"),
+    ({"word": "\ud800", "vector": True}, "word"),
+    ({"positive": ["king", "a\udfff"]}, "positive[1]"),
+    ({"pairs": [["\ud800", "queen"]]}, "pairs[0][0]"),
+])
+def test_lone_surrogates_are_422(client, model: str, body: dict, field: str) -> None:
+    """Issue 14 (as /classify's defect 3): fastText's n-gram hash raised UnicodeEncodeError
+    (500). A word must be valid Unicode, whatever the model."""
+    r = post(client, {"model": model, **body})
+    assert r.status_code == 422, r.get_json()
+    assert r.get_json()["error"]["field"] == field
+
+
 def test_errors_outside_validation(client) -> None:
     assert post(client, {"model": "nope", "word": "king"}).status_code == 404
     r = client.post("/similar", data="word=king", content_type="text/plain")
