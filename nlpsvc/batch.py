@@ -242,6 +242,8 @@ def score_file(
         raise BatchError(f"{input_path}: no such input file")
     if jobs < 1 or chunk_size < 1:
         raise BatchError("--jobs and --chunk-size must be at least 1")
+    if not out.parent.is_dir():
+        raise BatchError(f"{out.parent}: no such folder for the output")
     spec = JobSpec(str(resolve_version(models, kind, model)), kind, per_token,
                    tuple(sorted((options or {}).items())))
     _scorer(spec)  # fail now, in this process, on a model that cannot load

@@ -242,6 +242,8 @@ def test_a_second_run_on_the_same_output_is_refused(models_root: Path, tmp_path:
             assert cli(["score", "--models", str(models_root), "--input", str(inp),
                         "--output", str(out), "-q", *resume]) == 1
         assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.jsonl.lock"]
+    with pytest.raises(BatchError, match="no such folder for the output"):
+        score_file(models_root, inp, tmp_path / "nowhere" / "out.jsonl", progress=False)
     # the lock dies with its holder: the next run goes ahead and leaves no lock behind
     assert score_file(models_root, inp, out, progress=False)["lines"] == 50
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.jsonl"]
