@@ -18,15 +18,26 @@ from nlpsvc.ngram import NgramModel, read_arpa, train
 from nlpsvc.ngram.counts import count_ngrams
 from nlpsvc.ngram.estimators._ops import NgramIndex
 from nlpsvc.ngram.estimators.kneser_ney import kn_tables
+from tests.conftest import SHARED_DATA
 
-ROOT = Path(__file__).resolve().parents[2]
-REF = ROOT.parent / "shared" / "reference" / "kenlm"
-PTB = ROOT.parent / "shared" / "data" / "ptb"
+REFERENCE = SHARED_DATA.parent / "reference"
+REF = REFERENCE / "kenlm"
+PTB = SHARED_DATA / "ptb"
 
-pytestmark = pytest.mark.skipif(
-    not (REF / "kenlm_scores.json").is_file() or not (PTB / "ptb.train.txt").is_file(),
-    reason="shared KenLM reference data not available",
-)
+# Skipped without ../shared/data; with it, a missing PTB file fails (tests/conftest.py).
+pytestmark = [pytest.mark.shared_data("ptb", name)
+              for name in ("ptb.train.txt", "ptb.test.txt")]
+
+
+def ref(name: str) -> Path:
+    """``../shared/reference/kenlm/<name>``: the data rule of ``tests/conftest.py`` for the
+    reference folder (skip without it; a missing file beside it is a failure)."""
+    if not REFERENCE.is_dir():
+        pytest.skip(f"needs the shared reference folder {REFERENCE} (not in this checkout)")
+    path = REF / name
+    if not path.is_file():
+        pytest.fail(f"{path} is missing although {REFERENCE} is present", pytrace=False)
+    return path
 
 
 def _ptb(name: str, n: int | None = None) -> list[list[str]]:
@@ -57,7 +68,7 @@ def test_sents() -> list[list[str]]:
 
 @pytest.fixture(scope="module")
 def scores() -> dict:
-    return json.loads((REF / "kenlm_scores.json").read_text())
+    return json.loads(ref("kenlm_scores.json").read_text())
 
 
 def _entries(tables) -> dict[tuple[str, ...], tuple[float, float]]:
@@ -74,7 +85,7 @@ def _entries(tables) -> dict[tuple[str, ...], tuple[float, float]]:
 
 def _discounts(name: str) -> list[list[float]]:
     rows = []
-    for line in (REF / f"lmplz{name}.discounts.txt").read_text().splitlines():
+    for line in ref(f"lmplz{name}.discounts.txt").read_text().splitlines():
         if "D1=" in line:
             rows.append([float(x.split("=")[1]) for x in line.split()[2:]])
     return rows
@@ -109,14 +120,15 @@ def _max_diffs(ours, ref) -> tuple[float, float]:
         ("ptb5k.o3", 5000, 3, "5k.o3"),
         ("ptb5k.o5", 5000, 5, "5k.o5"),
         ("ptb.o3", None, 3, ".o3"),  # full PTB: the last word's raw-count statistic matters
+        ("ptb.o5", None, 5, ".o5"),  # full PTB, order 5
     ],
 )
 def test_mkn_reproduces_every_kenlm_ngram(name, lines, order, disc, train500, train5k):
     sents = {500: train500, 5000: train5k}.get(lines) or _ptb("ptb.train.txt")
     counts = count_ngrams(sents, order)
     ours = kn_tables(counts, variant="mkn")
-    ref = read_arpa(REF / f"{name}.arpa.gz")
-    dp, db = _max_diffs(ours, ref)
+    theirs = read_arpa(ref(f"{name}.arpa.gz"))
+    dp, db = _max_diffs(ours, theirs)
     assert dp < 1e-5 and db < 1e-5, (dp, db)
     # lmplz prints its discounts with 6 significant digits
     np.testing.assert_allclose(ours.params["discounts"], _discounts(disc), rtol=6e-6)
@@ -125,7 +137,7 @@ def test_mkn_reproduces_every_kenlm_ngram(name, lines, order, disc, train500, tr
 def test_slice_entries_equal_as_words(train500):
     """The vectorised comparison above agrees with a plain word-tuple comparison."""
     ours = kn_tables(count_ngrams(train500, 3), variant="mkn")
-    mine, theirs = _entries(ours), _entries(read_arpa(REF / "ptb500.o3.arpa.gz"))
+    mine, theirs = _entries(ours), _entries(read_arpa(ref("ptb500.o3.arpa.gz")))
     assert mine.keys() == theirs.keys()
     assert max(abs(mine[k][0] - v[0]) for k, v in theirs.items()) < 1e-5
 
@@ -148,7 +160,7 @@ def test_mkn_test_perplexity_matches_kenlm(name, lines, order, train500, train5k
 
 @pytest.mark.parametrize("name", ["ptb500.o3", "ptb5k.o3"])
 def test_reading_reference_arpa_scores_like_kenlm_full_scores(name, scores):
-    lm = NgramModel.from_arpa(REF / f"{name}.arpa.gz")
+    lm = NgramModel.from_arpa(ref(f"{name}.arpa.gz"))
     for sent in scores[name]["first_50_test_sentences"]:
         res = lm.score(sent["sentence"].split(), per_token=True)
         assert res.log10_prob == pytest.approx(sent["log10_prob"], abs=1e-4)  # float32 sum
@@ -161,7 +173,7 @@ def test_reading_reference_arpa_scores_like_kenlm_full_scores(name, scores):
 
 def test_reference_arpa_matches_kenlm_module_on_whole_test_set(test_sents):
     kenlm = pytest.importorskip("kenlm")
-    path = REF / "ptb500.o3.arpa.gz"
+    path = ref("ptb500.o3.arpa.gz")
     km = kenlm.Model(str(path))
     lm = NgramModel.from_arpa(path)
     ours = lm.score_batch(test_sents[:400], per_token=True)
