@@ -11,10 +11,12 @@ from corpora import open_corpus
 from nlpsvc.artifacts import load_current
 from pipelines.base import TrainContext
 from pipelines.embeddings import EmbeddingsPipeline
+from tests.conftest import SHARED_DATA, shared_data
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = SHARED_DATA
 GUTENBERG = DATA / "gutenberg"
 EVAL = DATA / "embedding-eval"
+EVAL_FILES = ("wordsim353.tsv", "simlex999.txt", "questions-words.txt")
 BOOKS = ("carroll-alice.txt", "austen-emma.txt", "chesterton-brown.txt")
 LINES_PER_BOOK = 2500
 
@@ -24,8 +26,11 @@ TINY = {"vector_size": 24, "epochs": 3, "min_count": 3, "workers": 1, "seed": 1,
 
 
 def _need_data() -> None:
-    if not GUTENBERG.is_dir() or not EVAL.is_dir():
-        pytest.skip(f"shared data not found at {DATA}")
+    """Skip without ../shared/data; with it, a missing book or evaluation set fails."""
+    for name in BOOKS:
+        shared_data("gutenberg", name)
+    for name in EVAL_FILES:
+        shared_data("embedding-eval", name)
 
 
 def book_slice() -> str:
