@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from nlpsvc import batch, cli
 from tests.classify.conftest import read_trec, write_tsv
 
 
 def test_cli_eval_json(trec_models: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    cli = pytest.importorskip("nlpsvc.cli")
     p = write_tsv(tmp_path / "labeled.tsv", read_trec("TREC_10.label", 200))
     rc = cli.main(["eval", "--models", str(trec_models), "--kind", "classifier",
                    "--input", str(p), "--json"])
@@ -22,7 +22,6 @@ def test_cli_eval_json(trec_models: Path, tmp_path: Path, capsys: pytest.Capture
 
 def test_cli_eval_unseen_label_fails_with_one_line(trec_models: Path, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture) -> None:
-    cli = pytest.importorskip("nlpsvc.cli")
     p = write_tsv(tmp_path / "labeled.tsv", [("HUM", "Who ?"), ("COLOR", "Which color ?")])
     rc = cli.main(["eval", "--models", str(trec_models), "--kind", "classifier",
                    "--input", str(p), "--json"])
@@ -30,7 +29,6 @@ def test_cli_eval_unseen_label_fails_with_one_line(trec_models: Path, tmp_path: 
 
 
 def test_batch_score_writes_classify_rows_in_order(trec_models: Path, tmp_path: Path) -> None:
-    batch = pytest.importorskip("nlpsvc.batch")
     inp = tmp_path / "in.txt"
     inp.write_text("Who wrote Hamlet ?\nHow many miles to Rome ?\n   \nWhat is love ?\n",
                    encoding="utf-8")
