@@ -258,16 +258,25 @@ def _throughput(bot: Chatbot, workdir: Path, messages: list[str], seconds: float
 def _rename_lstm_keys(model_file: Path) -> bool:
     """Rename a decoder saved as one ``nn.LSTM`` (``decoder.rnn.*_l{i}``) to today's stack of
     ``LSTMCell`` (``decoder.cells.{i}.*``): the same parameters with the same gate layout, so a
-    run trained before that change is reported without retraining. Returns True if renamed."""
+    run trained before that change is reported without retraining. Returns True if renamed.
+
+    A run saved before safetensors (``model.pt``, this benchmark's own output) is converted to
+    ``model.safetensors`` here, since ``Chatbot.load`` no longer reads pickles."""
+    target = model_file.with_name("model.safetensors")
+    if target.is_file() or not model_file.is_file():
+        return False
     state = torch.load(model_file, weights_only=True)
     old = [k for k in state if k.startswith("decoder.rnn.")]
-    if not old:
-        return False
     for k in old:
         name, layer = k[len("decoder.rnn."):].rsplit("_l", 1)  # e.g. weight_ih, 0
         state[f"decoder.cells.{layer}.{name}"] = state.pop(k)
-    torch.save(state, model_file)
-    return True
+    from safetensors.torch import save_model
+
+    cfg = json.loads((model_file.parent / "config.json").read_text(encoding="utf-8"))
+    model = Seq2Seq(Seq2SeqConfig(**cfg["model"]))
+    model.load_state_dict(state)
+    save_model(model, str(target))
+    return bool(old)
 
 
 def select(workdir: Path, data: dict | None = None, bot: Chatbot | None = None) -> dict:

@@ -229,6 +229,17 @@ class Artifact:
         }
 
 
+def refuse_pickle(artifact: Artifact, what: str) -> ArtifactError:
+    """The error for an artifact saved before served files were data only: its ``what`` is a
+    pickle, and whoever can write the models folder could make loading it run code, so it is
+    refused (not loaded with a warning) with the command that re-trains it."""
+    corpus = artifact.manifest.get("corpus") or "CORPUS"
+    return ArtifactError(
+        f"{artifact.kind} model {artifact.manifest.get('version')} stores {what}, a pickle this "
+        f"nlpsvc no longer loads (loading it could run code); re-train it: "
+        f"nlpsvc train <{corpus} corpus folder> --only {artifact.kind}")
+
+
 def verify(version_dir: str | Path, check_hashes: bool = True) -> Artifact:
     """Read and check one version folder; raise ArtifactError naming the problem."""
     version_dir = Path(version_dir)

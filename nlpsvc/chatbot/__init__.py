@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nlpsvc.artifacts import Artifact
-from nlpsvc.chatbot.bot import FILES, Chatbot, Reply
+from nlpsvc.artifacts import Artifact, refuse_pickle
+from nlpsvc.chatbot.bot import FILES, LEGACY_MODEL_FILE, Chatbot, Reply
 from nlpsvc.torch_threads import set_serving_threads
 
 __all__ = ["Chatbot", "Reply", "cli_eval", "load_artifact"]
@@ -23,7 +23,10 @@ def load_artifact(artifact: Artifact, threads: int | None = None) -> Chatbot:
 
     ``threads`` sets ``torch.set_num_threads`` for this process (one server worker); by default
     ``$NLPSVC_TORCH_THREADS`` or 1 (``nlpsvc.torch_threads``, shared with the classifier).
+    An artifact from before safetensors (``model.pt``) is refused, naming how to re-train.
     """
+    if LEGACY_MODEL_FILE in artifact.manifest.get("files", {}):
+        raise refuse_pickle(artifact, f"its weights as {LEGACY_MODEL_FILE}")
     for name in FILES:
         artifact.file(name)  # raises ArtifactError naming a missing file
     set_serving_threads(threads)

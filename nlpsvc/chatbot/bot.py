@@ -1,7 +1,8 @@
 """A trained chatbot ready to answer: model + vocabulary + tokenizer + length limits.
 
-Saved as three files beside the manifest: ``model.pt`` (``state_dict``, loaded with
-``weights_only=True``), ``config.json`` (model config, length limits, decoding defaults) and
+Saved as three data-only files beside the manifest (no pickle: whoever can write the models
+folder must not be able to run code in the server): ``model.safetensors`` (the weights, the tied
+embedding stored once), ``config.json`` (model config, length limits, decoding defaults) and
 ``vocab.json``. Replies are computed under ``torch.inference_mode()``.
 """
 
@@ -21,8 +22,9 @@ from nlpsvc.chatbot.model import Seq2Seq, Seq2SeqConfig
 from nlpsvc.chatbot.vocab import Vocab
 from nlpsvc.text import TextConfig, Tokenizer
 
-MODEL_FILE, CONFIG_FILE, VOCAB_FILE = "model.pt", "config.json", "vocab.json"
+MODEL_FILE, CONFIG_FILE, VOCAB_FILE = "model.safetensors", "config.json", "vocab.json"
 FILES = (MODEL_FILE, CONFIG_FILE, VOCAB_FILE)
+LEGACY_MODEL_FILE = "model.pt"  # torch.save's zip of a pickle: refused (see nlpsvc.artifacts)
 
 _NO_SPACE_BEFORE = re.compile(r" ([.,!?;:%)\]}]|n't|'s|'m|'re|'ve|'ll|'d)(?= |$)")
 
@@ -89,8 +91,10 @@ class Chatbot:
     # -- persistence ------------------------------------------------------------------------------
 
     def save(self, folder: str | Path) -> None:
+        from safetensors.torch import save_model
+
         folder = Path(folder)
-        torch.save(self.model.state_dict(), folder / MODEL_FILE)
+        save_model(self.model, str(folder / MODEL_FILE))  # shared (tied) tensors stored once
         cfg = {
             "model": self.model.cfg.to_dict(),
             "max_src_len": self.max_src_len,
@@ -104,13 +108,19 @@ class Chatbot:
 
     @classmethod
     def load(cls, folder: str | Path) -> Chatbot:
+        """Rebuild from the three files (weights on CPU); ``model.pt`` alone is refused."""
+        from safetensors.torch import load_model
+
         folder = Path(folder)
+        if not (folder / MODEL_FILE).is_file() and (folder / LEGACY_MODEL_FILE).is_file():
+            raise ValueError(f"{folder}: {LEGACY_MODEL_FILE} is a pickle this nlpsvc no longer "
+                             "loads; re-train the chatbot (nlpsvc train CORPUS --only chatbot)")
         cfg = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
         vocab = Vocab.from_dict(json.loads((folder / VOCAB_FILE).read_text(encoding="utf-8")))
         model = Seq2Seq(Seq2SeqConfig(**cfg["model"]))
         if model.cfg.vocab_size != len(vocab):
             raise ValueError(f"{folder}: model vocabulary size differs from vocab.json")
-        model.load_state_dict(torch.load(folder / MODEL_FILE, weights_only=True))
+        load_model(model, str(folder / MODEL_FILE))
         return cls(
             model, vocab, TextConfig.from_dict(cfg["text"]),
             max_src_len=cfg["max_src_len"], max_tgt_len=cfg["max_tgt_len"],

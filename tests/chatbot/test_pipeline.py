@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from corpora import open_corpus
-from nlpsvc.artifacts import load_current
+from nlpsvc.artifacts import ArtifactError, ArtifactWriter, load_current
 from nlpsvc.chatbot import Chatbot, load_artifact
 from nlpsvc.chatbot.vocab import VocabularyError
 from nlpsvc.service import create_app
 from nlpsvc.service.registry import Registry
 from pipelines.base import TrainContext
 from pipelines.chatbot import ChatbotConfig, ChatbotPipeline
+from tests.datafiles import assert_data_only
 
 from .conftest import read_slice
 
@@ -55,12 +58,43 @@ def test_pipeline_publishes_a_loadable_artifact(trained) -> None:
         assert key in m, key
     assert 1 < m["perplexity"] < art.manifest["data"]["vocab_size"]
     assert [r["epoch"] for r in m["curves"]] == [1, 2]
-    assert set(art.manifest["files"]) >= {"model.pt", "config.json", "vocab.json", "curves.png"}
+    assert set(art.manifest["files"]) >= {"model.safetensors", "config.json", "vocab.json",
+                                          "curves.png"}
+    assert "model.pt" not in assert_data_only(art.path)  # no pickle in what the server loads
     assert art.manifest["config"]["hidden_size"] == 16
     bot = load_artifact(art, threads=1)
     assert isinstance(bot, Chatbot) and isinstance(bot.reply("how are you ?").text, str)
     # the checkpoint folder is gone once published (a later run starts afresh)
     assert not (models / "tinychat" / "chatbot" / ".checkpoint").exists()
+
+
+def test_saved_bot_answers_as_before(trained, tmp_path: Path) -> None:
+    models, _ = trained
+    bot = load_artifact(load_current(models / "tinychat" / "chatbot"), threads=1)
+    bot.save(tmp_path)
+    again = Chatbot.load(tmp_path)
+    for name, tensor in bot.model.state_dict().items():
+        assert torch.equal(tensor, again.model.state_dict()[name]), name
+    assert again.model.embedding.weight is again.model.decoder.embedding.weight  # still tied
+    assert again.reply("how are you ?", beam=3).alternatives == bot.reply(
+        "how are you ?", beam=3).alternatives
+
+
+def test_artifact_with_pickled_weights_is_refused(trained, tmp_path: Path) -> None:
+    """A model.pt artifact (before safetensors) is not loaded: /ready says how to re-train."""
+    models, _ = trained
+    art = load_current(models / "tinychat" / "chatbot")
+    with ArtifactWriter(tmp_path / "models", "old", "chatbot") as w:
+        for name in ("config.json", "vocab.json"):
+            shutil.copy(art.path / name, w.dir / name)
+        torch.save(load_artifact(art, threads=1).model.state_dict(), w.dir / "model.pt")
+    old = load_current(tmp_path / "models" / "old" / "chatbot")
+    with pytest.raises(ArtifactError, match=r"model\.pt, a pickle .* re-train it: nlpsvc train "
+                                            r"<old corpus folder> --only chatbot"):
+        load_artifact(old)
+    reg = Registry.from_dir(tmp_path / "models")
+    assert "chatbot" not in reg.sets["old"]
+    assert "re-train" in reg.errors[0]["error"] and reg.errors[0]["kind"] == "chatbot"
 
 
 def test_bad_dialogues_are_skipped_and_counted(trained) -> None:
