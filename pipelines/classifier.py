@@ -141,7 +141,7 @@ class ClassifierPipeline(Pipeline):
 
         return self.publish(
             ctx, write, config={**ctx.config, "classifier": cfg.to_dict()}, metrics=metrics,
-            libraries=("torch", "scikit-learn", "joblib"),
+            libraries=("torch", "scikit-learn", "safetensors"),
             extra={"default_variant": default, "classes": classes}, started=started,
             metric="accuracy",
         )

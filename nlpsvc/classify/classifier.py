@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from nlpsvc.artifacts import Artifact, load_current
+from nlpsvc.artifacts import Artifact, load_current, refuse_pickle
 from nlpsvc.classify.config import VARIANTS, ClassifierConfig
 from nlpsvc.classify.data import ClassifierDataError, Examples, check_known, read_labeled_file
-from nlpsvc.classify.fasttext import META, WEIGHTS, FastTextClassifier
+from nlpsvc.classify.fasttext import LEGACY_WEIGHTS, META, WEIGHTS, FastTextClassifier
 from nlpsvc.classify.linear import FILENAME as LINEAR_FILE
+from nlpsvc.classify.linear import LEGACY_FILE as LEGACY_LINEAR
 from nlpsvc.classify.linear import LinearClassifier
 from nlpsvc.classify.metrics import evaluate
 from nlpsvc.config import to_dataclass
@@ -81,14 +82,22 @@ class TextClassifier:
 
 
 def load_artifact(artifact: Artifact) -> TextClassifier:
-    """Rebuild the classifier from a verified artifact (hashes already checked)."""
+    """Rebuild the classifier from a verified artifact (hashes already checked).
+
+    Every file is data (JSON, ``.npy``, safetensors); an artifact saved before that (joblib or
+    ``torch.save`` pickles) is refused with the command that re-trains it.
+    """
     m = artifact.manifest
+    files = m.get("files", {})
+    legacy = [name for name in (LEGACY_LINEAR, LEGACY_WEIGHTS) if name in files]
+    if legacy:
+        raise refuse_pickle(artifact, " and ".join(legacy))
     config = to_dataclass(ClassifierConfig, m.get("config", {}).get("classifier"), "classifier")
     text = TextConfig.from_dict(m.get("text"))
-    files = m.get("files", {})
     variants: dict[str, Model] = {}
     if LINEAR_FILE in files:
-        variants["linear"] = LinearClassifier.load(artifact.file(LINEAR_FILE), config, text)
+        variants["linear"] = LinearClassifier.load(artifact.path, config, text,
+                                                   file=artifact.file)
     if WEIGHTS in files:
         set_serving_threads()  # $NLPSVC_TORCH_THREADS or 1, as the chatbot
         variants["fasttext"] = FastTextClassifier.load(

@@ -30,8 +30,9 @@ from nlpsvc.text import TextConfig
 
 log = logging.getLogger(__name__)
 
-WEIGHTS = "fasttext.pt"
+WEIGHTS = "fasttext.safetensors"  # data only; the row map is one of its tensors
 META = "fasttext.json"
+LEGACY_WEIGHTS = "fasttext.pt"  # torch.save's zip of a pickle: refused (artifacts.refuse_pickle)
 PREDICT_CHUNK = 4096
 
 
@@ -467,7 +468,10 @@ class FastTextClassifier:
 
     # ----------------------------------------------------------------------------- persistence
     def save(self, folder: Path) -> None:
-        torch.save(self.module_.state_dict(), folder / WEIGHTS)
+        """``fasttext.safetensors`` (weights) + ``fasttext.json`` (vocabulary, settings)."""
+        from safetensors.torch import save_model
+
+        save_model(self.module_, str(Path(folder) / WEIGHTS))
         meta = {
             "module": self.module_.config.to_dict(),
             "classes": self.classes_,
@@ -486,6 +490,8 @@ class FastTextClassifier:
     def load(
         cls, weights: Path, meta_path: Path, config: ClassifierConfig, text: TextConfig
     ) -> FastTextClassifier:
+        from safetensors.torch import load_model
+
         meta = json.loads(Path(meta_path).read_text(encoding="utf-8"))
         self = cls(config, text)
         self.classes_, self.multilabel_ = meta["classes"], meta["multilabel"]
@@ -495,6 +501,6 @@ class FastTextClassifier:
                                       buckets=meta["buckets"], vocab=meta["vocab"],
                                       eos=meta.get("eos", False))
         self.module_ = FastTextModule(FastTextModuleConfig(**meta["module"]))
-        self.module_.load_state_dict(torch.load(weights, weights_only=True, map_location="cpu"))
+        load_model(self.module_, str(weights))  # on CPU; strict: every tensor, right shapes
         self.module_.eval()
         return self

@@ -4,16 +4,26 @@ Tokens come from nlpsvc's one tokenizer (the vectorizer never tokenises on its o
 and serving see the same words as the fastText variant. LinearSVC has no probabilities; they come
 from softmax(margins / T) with the temperature T fitted on the validation split (argmax, hence
 accuracy, unchanged; classes absent from the validation split are fine).
-Multi-label data is fitted one-vs-rest. Saved with joblib, loaded only from a hash-checked artifact.
+Multi-label data is fitted one-vs-rest.
+
+Saved as data only, no pickle (whoever can write the models folder must not run code in the
+server): ``linear.json`` (classes, temperature, the vocabulary of each TF-IDF part in column
+order), ``linear.coef.npy`` / ``linear.intercept.npy`` (the linear model) and
+``linear.idf.<part>.npy``. Loading rebuilds the vectorizers on that fixed vocabulary and IDF, and
+prediction is the same numpy arithmetic after fitting and after loading, so both agree exactly.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import joblib
 import numpy as np
+from scipy import sparse
+from scipy.special import expit
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
@@ -24,7 +34,14 @@ from sklearn.svm import LinearSVC
 from nlpsvc.classify.config import ClassifierConfig
 from nlpsvc.text import TextConfig, Tokenizer
 
-FILENAME = "linear.joblib"
+FILENAME = "linear.json"
+COEF, INTERCEPT = "linear.coef.npy", "linear.intercept.npy"
+LEGACY_FILE = "linear.joblib"  # a pickle: refused (nlpsvc.artifacts.refuse_pickle)
+FORMAT, FORMAT_VERSION = "nlpsvc-linear", 1
+
+
+def idf_file(part: str) -> str:
+    return f"linear.idf.{part}.npy"
 
 
 class TokenJoiner:
@@ -65,21 +82,31 @@ class LinearClassifier:
         self.config = config
         self.text = text
 
-    def _pipeline(self, multilabel: bool) -> Pipeline:
+    def _parts(self, vocabularies: dict[str, dict[str, int]] | None = None
+               ) -> list[tuple[str, TfidfVectorizer]]:
+        """The TF-IDF parts (word and/or char n-grams): to fit, or on a saved vocabulary."""
         cfg = self.config
         tok = Tokenizer(self.text)
-        common = dict(min_df=cfg.min_df, sublinear_tf=cfg.sublinear_tf, lowercase=False,
-                      dtype=np.float32, max_features=cfg.max_features or None)
+        common: dict[str, Any] = dict(sublinear_tf=cfg.sublinear_tf, lowercase=False,
+                                      dtype=np.float32)
+        if vocabularies is None:
+            common.update(min_df=cfg.min_df, max_features=cfg.max_features or None)
         parts = []
         if cfg.linear_word_ngrams:
             parts.append(("word", TfidfVectorizer(
                 tokenizer=WordTokens(tok, cfg.linear_punct), token_pattern=None,
                 ngram_range=(1, cfg.linear_word_ngrams),
-                **common)))
+                vocabulary=vocabularies and vocabularies["word"], **common)))
         if cfg.char_ngrams[1]:
             parts.append(("char", TfidfVectorizer(
                 analyzer="char_wb", preprocessor=TokenJoiner(tok),
-                ngram_range=tuple(cfg.char_ngrams), **common)))
+                ngram_range=tuple(cfg.char_ngrams),
+                vocabulary=vocabularies and vocabularies["char"], **common)))
+        return parts
+
+    def _pipeline(self, multilabel: bool) -> Pipeline:
+        cfg = self.config
+        parts = self._parts()
         features = parts[0][1] if len(parts) == 1 else FeatureUnion(parts)
         if cfg.linear_model == "logreg":
             model = LogisticRegression(C=cfg.C, max_iter=1000, random_state=cfg.seed)
@@ -106,23 +133,51 @@ class LinearClassifier:
             self.pipeline_.fit(texts, self.binarizer_.transform(labels))
         else:
             self.pipeline_.fit(texts, [ls[0] for ls in labels])
+        self._take_arrays()
         self.temperature_ = 1.0
         if self.config.linear_model == "svm" and not multilabel:
             # Temperature scaling on held-out data: probabilities without changing the argmax
             # (on the training data when there is no validation split: overconfident, but proper).
             X, y = valid if valid and len(valid[0]) else (texts, labels)
-            feats = self.pipeline_.named_steps["features"].transform(X)
-            index = {c: i for i, c in enumerate(self._model_classes())}
+            index = {c: i for i, c in enumerate(self.model_classes_)}
             self.temperature_ = fit_temperature(
-                self._svm_logits(feats), np.array([index[ls[0]] for ls in y]))
+                self._svm_logits(self._decision(X)), np.array([index[ls[0]] for ls in y]))
+        del self.pipeline_  # what prediction needs is in the parts and the arrays
         return self
 
-    def _model_classes(self) -> list[str]:
-        return [str(c) for c in self.pipeline_.named_steps["model"].classes_]
+    def _take_arrays(self) -> None:
+        """The fitted vectorizers and the linear model as plain arrays (what is saved)."""
+        features = self.pipeline_.named_steps["features"]
+        self.parts_ = (list(features.transformer_list) if isinstance(features, FeatureUnion)
+                       else [(self._parts()[0][0], features)])
+        model = self.pipeline_.named_steps["model"]
+        if self.multilabel_:  # one binary model per class; a class always (never) on: constant
+            ests = model.estimators_
+            self.model_classes_ = list(self.classes_)
+            width = sum(len(v.vocabulary_) for _, v in self.parts_)
+            self.coef_ = np.stack([e.coef_[0] if hasattr(e, "coef_") else np.zeros(width)
+                                   for e in ests])
+            self.intercept_ = np.array([float(e.intercept_[0]) if hasattr(e, "coef_") else 0.0
+                                        for e in ests])
+            self.constant_ = np.array([np.nan if hasattr(e, "coef_") else float(e.y_[0])
+                                       for e in ests])
+        else:
+            self.model_classes_ = [str(c) for c in model.classes_]
+            self.coef_ = np.asarray(model.coef_)
+            self.intercept_ = np.asarray(model.intercept_)
+            self.constant_ = None
 
-    def _svm_logits(self, feats: object) -> np.ndarray:
-        d = np.asarray(self.pipeline_.named_steps["model"].decision_function(feats), np.float64)
-        return np.stack([-d / 2, d / 2], 1) if d.ndim == 1 else d  # binary: one margin
+    def _features(self, texts: list[str]) -> sparse.csr_matrix:
+        mats = [vec.transform(texts) for _, vec in self.parts_]
+        return mats[0] if len(mats) == 1 else sparse.hstack(mats, format="csr")
+
+    def _decision(self, texts: list[str]) -> np.ndarray:
+        """Margins (n, K): K rows of ``coef_`` (one for a binary single-label model)."""
+        return np.asarray(self._features(texts) @ self.coef_.T, np.float64) + self.intercept_
+
+    @staticmethod
+    def _svm_logits(d: np.ndarray) -> np.ndarray:
+        return np.concatenate([-d / 2, d / 2], 1) if d.shape[1] == 1 else d  # binary: one margin
 
     def predict_proba(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Class probabilities (n, C) in ``classes_`` order, and empty-after-tokenisation flags."""
@@ -130,30 +185,82 @@ class LinearClassifier:
         empty = np.array([not tok(t) for t in texts], dtype=bool)
         if not texts:
             return np.zeros((0, len(self.classes_))), empty
-        feats = self.pipeline_.named_steps["features"].transform(texts)
-        model = self.pipeline_.named_steps["model"]
-        if self.multilabel_:
-            probs = _ova_probs(model, feats)
+        d = self._decision(texts)
+        if self.multilabel_:  # one-vs-rest: each class's sigmoid (LogisticRegression's too)
+            probs = expit(d)
+            fixed = ~np.isnan(self.constant_)
+            probs[:, fixed] = self.constant_[fixed]
             return probs, empty
         if self.config.linear_model == "svm":
-            probs = softmax(self._svm_logits(feats) / self.temperature_)
-        else:
-            probs = np.asarray(model.predict_proba(feats), dtype=np.float64)
-        order = [self._model_classes().index(c) for c in self.classes_]
+            probs = softmax(self._svm_logits(d) / self.temperature_)
+        elif d.shape[1] == 1:  # binary logistic regression: sigmoid of the one margin
+            p = expit(d[:, 0])
+            probs = np.stack([1 - p, p], 1)
+        else:  # multinomial logistic regression
+            probs = softmax(d)
+        order = [self.model_classes_.index(c) for c in self.classes_]
         return probs[:, order], empty
 
     def save(self, folder: Path) -> None:
-        joblib.dump({"pipeline": self.pipeline_, "temperature": self.temperature_,
-                     "classes": self.classes_, "multilabel": self.multilabel_}, folder / FILENAME)
+        """``linear.json`` + ``.npy`` arrays (no object arrays): data only."""
+        folder = Path(folder)
+        meta = {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "classes": self.classes_, "model_classes": self.model_classes_,
+            "multilabel": self.multilabel_, "temperature": self.temperature_,
+            "constant": None if self.constant_ is None else [
+                None if np.isnan(c) else c for c in self.constant_.tolist()],
+            "parts": [{"name": name, "terms": _terms(vec)} for name, vec in self.parts_],
+        }
+        (folder / FILENAME).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        np.save(folder / COEF, np.ascontiguousarray(self.coef_), allow_pickle=False)
+        np.save(folder / INTERCEPT, np.ascontiguousarray(self.intercept_), allow_pickle=False)
+        for name, vec in self.parts_:
+            np.save(folder / idf_file(name), np.asarray(vec.idf_), allow_pickle=False)
 
     @classmethod
-    def load(cls, path: Path, config: ClassifierConfig, text: TextConfig) -> LinearClassifier:
-        """Only call on a file from a verified artifact: joblib runs code from the pickle."""
-        data = joblib.load(path)
+    def load(cls, folder: Path, config: ClassifierConfig, text: TextConfig,
+             file: Callable[[str], Path] | None = None) -> LinearClassifier:
+        """Rebuild from the saved files; ``file(name)`` gives each file's path (an artifact's
+        ``Artifact.file``, which refuses a file its manifest does not list and hash)."""
+        file = file or Path(folder).joinpath
+        meta = json.loads(file(FILENAME).read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"{FILENAME}: format {meta.get('format')!r} "
+                             f"v{meta.get('format_version')!r}, this nlpsvc reads {FORMAT} "
+                             f"v{FORMAT_VERSION}; re-train the classifier")
         self = cls(config, text)
-        self.pipeline_, self.temperature_ = data["pipeline"], data["temperature"]
-        self.classes_, self.multilabel_ = data["classes"], data["multilabel"]
+        self.classes_, self.multilabel_ = meta["classes"], meta["multilabel"]
+        self.model_classes_, self.temperature_ = meta["model_classes"], meta["temperature"]
+        const = meta.get("constant")
+        self.constant_ = None if const is None else np.array(
+            [np.nan if c is None else c for c in const], dtype=np.float64)
+        self.coef_ = _load_npy(file(COEF))
+        self.intercept_ = _load_npy(file(INTERCEPT))
+        saved = {p["name"]: {t: i for i, t in enumerate(p["terms"])} for p in meta["parts"]}
+        self.parts_ = self._parts(saved)
+        if [name for name, _ in self.parts_] != list(saved):
+            raise ValueError(f"{FILENAME}: TF-IDF parts {list(saved)} do not match the config")
+        for name, vec in self.parts_:
+            vec.idf_ = _load_npy(file(idf_file(name)))  # also checks it against the vocabulary
+        width = sum(len(v) for v in saved.values())
+        if self.coef_.ndim != 2 or self.coef_.shape[1] != width or self.intercept_.shape != (
+                self.coef_.shape[0],):
+            raise ValueError(f"{COEF}/{INTERCEPT}: shapes {self.coef_.shape}/"
+                             f"{self.intercept_.shape} do not fit {width} features")
         return self
+
+
+def _terms(vec: TfidfVectorizer) -> list[str]:
+    """The vocabulary in column order."""
+    terms = [""] * len(vec.vocabulary_)
+    for term, i in vec.vocabulary_.items():
+        terms[i] = term
+    return terms
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    return np.load(path, allow_pickle=False)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -172,10 +279,3 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
         return float(np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(len(y)), y]))
 
     return float(np.exp(minimize_scalar(nll, bounds=(-6.0, 4.0), method="bounded").x))
-
-
-def _ova_probs(model: OneVsRestClassifier, feats: object) -> np.ndarray:
-    """Per-class probabilities of a one-vs-rest model (sigmoid of SVM margins when needed)."""
-    if hasattr(model, "predict_proba") and hasattr(model.estimators_[0], "predict_proba"):
-        return np.asarray(model.predict_proba(feats), dtype=np.float64)
-    return 1.0 / (1.0 + np.exp(-np.asarray(model.decision_function(feats), dtype=np.float64)))

@@ -16,6 +16,7 @@ from nlpsvc.classify.linear import LinearClassifier
 from nlpsvc.text import TextConfig
 from tests.classify.conftest import TINY, majority_rate, read_trec
 from tests.conftest import shared_data
+from tests.datafiles import assert_data_only
 
 
 @pytest.mark.parametrize("variant", ["linear", "fasttext"])
@@ -93,9 +94,11 @@ def test_save_load_roundtrip_matches_the_fitted_model(tmp_path: Path, cls) -> No
                                        valid=(texts[:100], labels[:100]))
     model.save(tmp_path)
     if cls is LinearClassifier:
-        loaded = cls.load(tmp_path / "linear.joblib", cfg, TextConfig())
+        loaded = cls.load(tmp_path, cfg, TextConfig())
     else:
-        loaded = cls.load(tmp_path / "fasttext.pt", tmp_path / "fasttext.json", cfg, TextConfig())
+        loaded = cls.load(tmp_path / "fasttext.safetensors", tmp_path / "fasttext.json", cfg,
+                          TextConfig())
+    assert_data_only(tmp_path)  # no pickle
     probe = texts[:50] + ["never seen words here", "  "]
     assert np.array_equal(model.predict_proba(probe)[0], loaded.predict_proba(probe)[0])
 
