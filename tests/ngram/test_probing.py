@@ -99,24 +99,49 @@ def test_kernel_follows_gapped_chains_and_missing_backoff(seed, tmp_path):
                 assert model.logprob(toks[i], toks[:i]) == ts.log10_prob
 
 
-def test_table_finds_every_key_and_rejects_others(tmp_path):
+def words_of(keys: list, o: int, row: int, V: int) -> list[int]:
+    """The word ids of row ``row`` of order ``o``, read down its prefix chain."""
+    out: list[int] = []
+    k = row
+    for j in range(o, 1, -1):
+        k, w = divmod(int(keys[j - 1][k]), V)
+        out.append(w)
+    return [k, *reversed(out)]
+
+
+def word_hash(words: list[int]) -> np.uint64:
+    h = probing.SEED
+    for w in words:
+        h = np.uint64(probing.step(h, w))  # numba returns a Python int
+    return h
+
+
+def test_table_finds_every_ngram_and_rejects_others(tmp_path):
     rng = np.random.default_rng(5)
-    keys = np.unique(rng.integers(0, 1 << 62, 20_000, dtype=np.int64))
-    keys = np.concatenate([keys, np.arange(1000, dtype=np.int64) * 7])  # dense low keys too
-    keys = np.unique(keys)
-    slots = probing.build(keys)
-    probing.build_file(keys, tmp_path / "t.npy")
-    assert np.array_equal(np.load(tmp_path / "t.npy"), slots)
-    assert probing.valid(slots, keys.size) and (slots != 0).sum() == keys.size
-    rb = probing.row_bits(keys.size)
-    assert sorted(((slots[slots != 0] & ((1 << rb) - 1)) - 1).tolist()) == list(range(keys.size))
-    args = (keys.ctypes.data, keys.size, slots.ctypes.data, slots.size, rb)
-    for row in rng.integers(0, keys.size, 500).tolist():
-        assert probing.find(*args, int(keys[row])) == row
-    absent = np.setdiff1d(rng.integers(0, 1 << 62, 500, dtype=np.int64), keys)
-    assert all(probing.find(*args, int(k)) == -1 for k in absent.tolist())
-    empty = probing.build(np.zeros(0, dtype=np.int64))
-    assert empty.shape == (1,) and probing.find(0, 0, empty.ctypes.data, 1, 1, 5) == -1
+    V = 3000
+    keys2 = np.unique(rng.integers(0, V * V, 20_000))
+    keys3 = np.unique(rng.integers(0, keys2.size, 20_000) * V + rng.integers(0, V, 20_000))
+    keys = [None, keys2, keys3]
+    for o, k in ((2, keys2), (3, keys3)):
+        slots = probing.build(keys, o, V)
+        probing.build_file(keys, o, V, tmp_path / "t.npy")
+        assert np.array_equal(np.load(tmp_path / "t.npy"), slots)
+        assert probing.valid(slots, k.size) and (slots != 0).sum() == k.size
+        rb = probing.row_bits(k.size)
+        assert sorted(((slots[slots != 0] & ((1 << rb) - 1)) - 1).tolist()) == list(range(k.size))
+        args = (k.ctypes.data, k.size, slots.ctypes.data, slots.size, rb)
+        for row in rng.integers(0, k.size, 300).tolist():
+            h = word_hash(words_of(keys, o, row, V))
+            assert probing.find(*args, h, int(k[row])) == row
+        n_prefix = V if o == 2 else keys2.size
+        absent = np.setdiff1d(rng.integers(0, n_prefix, 300) * V + rng.integers(0, V, 300), k)
+        for key in absent.tolist():
+            parent, w = divmod(key, V)
+            prefix = [parent] if o == 2 else words_of(keys, 2, parent, V)
+            assert probing.find(*args, word_hash([*prefix, w]), key) == -1
+    empty = probing.build([None, np.zeros(0, dtype=np.int64)], 2, V)
+    assert empty.shape == (1,)
+    assert probing.find(0, 0, empty.ctypes.data, 1, 1, np.uint64(5), 7) == -1
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +161,7 @@ def test_saved_tables_are_mapped_and_in_the_manifest(lm4, tmp_path):
         table = lm.probe[o - 1]
         assert type(table) is np.ndarray and isinstance(table.base, np.memmap)
         assert not table.flags.writeable
-        assert np.array_equal(table, probing.build(lm4.keys[o - 1]))
+        assert np.array_equal(table, probing.build(lm4.keys, o, lm4.V))
     s = ["a", "b", "zz", "c"]
     assert lm.score(s, per_token=True).to_dict() == lm4.score(s, per_token=True).to_dict()
 
