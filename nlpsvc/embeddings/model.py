@@ -1,27 +1,31 @@
 """Trained vectors as served: queries, saving, loading from an artifact, word2vec export.
 
-Files of an embeddings artifact:
+Files of an embeddings artifact, data only (no pickle: whoever can write the models folder must
+not be able to run code in the server), every array its own ``.npy`` memory-mapped at load so N
+server processes share one copy:
 
-* ``vectors.kv`` + ``vectors.kv.*.npy`` — gensim ``KeyedVectors`` (``FastTextKeyedVectors`` for
-  fastText) saved with ``sep_limit=0``, so every array is its own ``.npy`` and
-  ``KeyedVectors.load(path, mmap="r")`` memory-maps them: N server processes share one copy.
-  (gensim's default keeps arrays under 10 MB inside the pickle, where mmap cannot reach them.)
-  gensim recomposes fastText's in-vocabulary vectors at load time (it does not save them); its
-  big n-gram bucket array stays mapped.
-* ``vectors.unit.npy`` — the vectors with unit rows (float32, row i = word i), memory-mapped:
-  exact cosine search is one faiss inner-product scan over it (``faiss.knn``), with gensim's
-  ``most_similar`` rules. Artifacts written before it existed fall back to gensim's search.
-* ``vectors.words.npy`` — fastText only: the in-vocabulary vectors as trained, mapped over the
-  copy gensim recomposes at load, so workers share them instead of holding one each.
+* ``vectors.npy`` — the word vectors, float32, row i = word i (fastText: the in-vocabulary
+  vectors as trained, so nothing is recomposed at load).
+* ``vocab.json`` — the words in row order, their training counts, and for fastText the subword
+  settings (``min_n``, ``max_n``, ``bucket``).
+* ``vectors.ngrams.npy`` — fastText only: the character n-gram bucket vectors that compose a
+  vector for an unseen word.
+* ``vectors.unit.npy`` — the vectors with unit rows (float32): exact cosine search is one faiss
+  inner-product scan over it (``faiss.knn``), with gensim's ``most_similar`` rules; without it
+  search falls back to gensim's.
 * ``ann.faiss`` — optional approximate index (see ``index.py``).
 
-The pickle inside ``vectors.kv`` is only ever loaded from a hash-checked artifact.
+Loading rebuilds gensim ``KeyedVectors`` (``FastTextKeyedVectors``) around the mapped arrays, so
+queries keep gensim's arithmetic. An artifact with gensim's pickled ``vectors.kv`` (before this
+format) is refused with the command that re-trains it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,15 +34,18 @@ import numpy as np
 from gensim.models.fasttext import FastTextKeyedVectors
 from gensim.models.keyedvectors import KeyedVectors
 
-from nlpsvc.artifacts import Artifact, load_current
+from nlpsvc.artifacts import Artifact, load_current, refuse_pickle
 from nlpsvc.embeddings.index import AnnIndex, exact_search, normalized
 from nlpsvc.text import TextConfig, Tokenizer
 
 log = logging.getLogger(__name__)
 
-VECTORS = "vectors.kv"
+VECTORS = "vectors.npy"
+VOCAB = "vocab.json"
+NGRAMS = "vectors.ngrams.npy"
 UNIT = "vectors.unit.npy"
-WORDS = "vectors.words.npy"
+LEGACY = "vectors.kv"  # gensim's pickle (+ .npy arrays): refused
+FORMAT, FORMAT_VERSION = "nlpsvc-vectors", 1
 
 
 class UnknownWord(KeyError):
@@ -59,37 +66,74 @@ class Neighbour:
 
 
 def save_vectors(kv: KeyedVectors, folder: str | Path) -> Path:
-    """Save so that every array is a separate, memory-mappable ``.npy`` file, plus the
-    unit-row matrix exact search scans (and fastText's in-vocabulary vectors)."""
+    """Write the data-only files (``vectors.npy``, ``vocab.json``, fastText's
+    ``vectors.ngrams.npy``) plus the unit-row matrix exact search scans."""
     folder = Path(folder)
-    path = folder / VECTORS
-    kv.save(str(path), sep_limit=0)
-    np.save(folder / UNIT, normalized(kv.vectors))
+    vectors = np.ascontiguousarray(kv.vectors, dtype=np.float32)
+    meta: dict[str, Any] = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                            "words": list(kv.index_to_key), "fasttext": None}
+    if "count" in kv.expandos:
+        meta["counts"] = [int(c) for c in kv.expandos["count"]]
     if isinstance(kv, FastTextKeyedVectors):
-        np.save(folder / WORDS, np.ascontiguousarray(kv.vectors, dtype=np.float32))
-    return path
+        meta["fasttext"] = {"min_n": kv.min_n, "max_n": kv.max_n, "bucket": kv.bucket}
+        np.save(folder / NGRAMS, np.ascontiguousarray(kv.vectors_ngrams, dtype=np.float32),
+                allow_pickle=False)
+    np.save(folder / VECTORS, vectors, allow_pickle=False)
+    (folder / VOCAB).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    np.save(folder / UNIT, normalized(vectors), allow_pickle=False)
+    return folder / VECTORS
 
 
-def load_vectors(path: str | Path, mmap: str | None = "r",
-                 words: str | Path | None = None) -> KeyedVectors:
-    kv = KeyedVectors.load(str(path), mmap=mmap)
-    if words is not None and isinstance(kv, FastTextKeyedVectors):
-        stored = np.load(words, mmap_mode=mmap)
-        if stored.shape == kv.vectors.shape:
-            kv.vectors = stored  # the recomposed private copy is freed
-        else:
-            log.warning("%s has shape %s, not %s: ignored", words, stored.shape,
-                        kv.vectors.shape)
+def load_vectors(folder: str | Path, mmap: str | None = "r",
+                 file: Callable[[str], Path] | None = None) -> KeyedVectors:
+    """gensim vectors rebuilt around the saved arrays (mapped read-only with ``mmap="r"``).
+
+    ``file(name)`` gives each file's path (an artifact's ``Artifact.file``: only files its
+    manifest lists and hashes); by default the files of ``folder``.
+    """
+    file = file or Path(folder).joinpath
+    meta = json.loads(file(VOCAB).read_text(encoding="utf-8"))
+    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{VOCAB}: format {meta.get('format')!r} v{meta.get('format_version')!r},"
+                         f" this nlpsvc reads {FORMAT} v{FORMAT_VERSION}; re-train the model")
+    words = meta["words"]
+    vectors = np.load(file(VECTORS), mmap_mode=mmap, allow_pickle=False)
+    if vectors.ndim != 2 or vectors.shape[0] != len(words) or vectors.dtype != np.float32:
+        raise ValueError(f"{VECTORS}: {vectors.shape} {vectors.dtype}, expected "
+                         f"({len(words)}, dim) float32 for the {len(words)} words of {VOCAB}")
+    dim = vectors.shape[1]
+    ft = meta.get("fasttext")
+    kv: KeyedVectors
+    if ft:
+        kv = FastTextKeyedVectors(dim, int(ft["min_n"]), int(ft["max_n"]), int(ft["bucket"]))
+        ngrams = np.load(file(NGRAMS), mmap_mode=mmap, allow_pickle=False)
+        if ngrams.shape != (kv.bucket, dim) or ngrams.dtype != np.float32:
+            raise ValueError(f"{NGRAMS}: {ngrams.shape} {ngrams.dtype}, expected "
+                             f"({kv.bucket}, {dim}) float32")
+        kv.vectors_ngrams = ngrams
+    else:
+        kv = KeyedVectors(dim)
+    kv.vectors = vectors
+    kv.index_to_key = list(words)
+    kv.key_to_index = {w: i for i, w in enumerate(words)}
+    if len(kv.key_to_index) != len(words):
+        raise ValueError(f"{VOCAB}: a word is listed twice")
+    counts = meta.get("counts")
+    if counts is not None:
+        if len(counts) != len(words):
+            raise ValueError(f"{VOCAB}: {len(counts)} counts for {len(words)} words")
+        kv.allocate_vecattrs(attrs=["count"], types=[np.int64])
+        kv.expandos["count"][:] = counts
     kv.fill_norms()  # once here, not on the first request
     return kv
 
 
 def load_unit(path: str | Path, kv: KeyedVectors, mmap: str | None = "r") -> np.ndarray | None:
     """The stored unit-row matrix, or None (with a warning) when it does not fit ``kv``."""
-    unit = np.load(path, mmap_mode=mmap)
+    unit = np.load(path, mmap_mode=mmap, allow_pickle=False)
     if unit.shape != (len(kv), kv.vector_size) or unit.dtype != np.float32:
         log.warning("%s is %s %s, not (%d, %d) float32: exact search falls back to gensim",
-                    path, unit.shape, unit.dtype, len(kv), kv.vector_size)
+                    Path(path).name, unit.shape, unit.dtype, len(kv), kv.vector_size)
         return None
     return unit
 
@@ -198,8 +242,9 @@ def pin_threads() -> None:
 def load_artifact(artifact: Artifact, mmap: str | None = "r") -> EmbeddingModel:
     """The model of a verified embeddings artifact (the service registry's entry point)."""
     files = artifact.manifest.get("files", {})
-    kv = load_vectors(artifact.file(VECTORS), mmap=mmap,
-                      words=artifact.file(WORDS) if WORDS in files else None)
+    if LEGACY in files:
+        raise refuse_pickle(artifact, f"its vectors as gensim's {LEGACY}")
+    kv = load_vectors(artifact.path, mmap=mmap, file=artifact.file)
     unit = load_unit(artifact.file(UNIT), kv, mmap=mmap) if UNIT in files else None
     index = None
     ann = artifact.manifest.get("ann") or {}

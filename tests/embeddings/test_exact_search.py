@@ -2,7 +2,8 @@
 
 Same neighbours in the same order and scores within 1e-5, for single words, analogies,
 repeated query words, topn past the vocabulary and fastText's unseen words; an artifact
-written before ``vectors.unit.npy`` existed still loads and answers through gensim.
+without ``vectors.unit.npy`` still loads and answers through gensim; one with gensim's pickled
+``vectors.kv`` (before the data-only files) is refused.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import numpy as np
 import pytest
 from gensim.models import KeyedVectors
 
-from nlpsvc.artifacts import sha256_file, verify
+from nlpsvc.artifacts import ArtifactError, ArtifactWriter, load_current, sha256_file, verify
 from nlpsvc.embeddings import load_artifact
-from nlpsvc.embeddings.model import UNIT, WORDS
+from nlpsvc.embeddings.model import NGRAMS, UNIT, VECTORS
 
 EXTRA = 20  # oracle neighbours asked for past the cut, so a tie across it can be checked
 
@@ -86,15 +87,17 @@ def test_fasttext_matches_gensim_including_unseen_words(ft_artifact) -> None:
 
 
 def test_fasttext_word_vectors_are_mapped(ft_artifact) -> None:
-    assert WORDS in ft_artifact.manifest["files"]
+    assert {VECTORS, NGRAMS} <= set(ft_artifact.manifest["files"])
     model = load_artifact(ft_artifact)
-    vectors = model.kv.vectors  # (arithmetic on a memmap is a memmap too: check the mapping)
-    assert isinstance(vectors, np.memmap) and vectors._mmap is not None
-    assert not vectors.flags.writeable
-    plain = KeyedVectors.load(str(ft_artifact.file("vectors.kv")), mmap="r")  # recomposed
-    np.testing.assert_allclose(model.kv.vectors, plain.vectors, atol=1e-6)
+    for arr in (model.kv.vectors, model.kv.vectors_ngrams):
+        # (arithmetic on a memmap is a memmap too: check the mapping itself)
+        assert isinstance(arr, np.memmap) and arr._mmap is not None
+        assert not arr.flags.writeable
+    stored = np.load(ft_artifact.file(VECTORS))
+    assert np.array_equal(model.kv.vectors, stored)
+    a, b = stored[model.kv.get_index("alice")], stored[model.kv.get_index("queen")]
     assert model.kv.similarity("alice", "queen") == pytest.approx(
-        plain.similarity("alice", "queen"), abs=1e-6)
+        float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)), abs=1e-6)
 
 
 def _without(artifact, tmp_path: Path, names: tuple[str, ...]) -> Path:
@@ -121,8 +124,19 @@ def test_older_artifact_without_unit_matrix_still_loads(w2v_artifact, tmp_path: 
         _same(b, [(n.word, n.score) for n in a], topn)
 
 
-def test_older_fasttext_artifact_still_loads(ft_artifact, tmp_path: Path) -> None:
-    old = load_artifact(verify(_without(ft_artifact, tmp_path, (UNIT, WORDS))))
-    assert old.unit is None and old.kv.vectors.flags.writeable  # recomposed by gensim
+def test_fasttext_artifact_without_unit_matrix_still_loads(ft_artifact, tmp_path: Path) -> None:
+    old = load_artifact(verify(_without(ft_artifact, tmp_path, (UNIT,))))
+    assert old.unit is None
     neighbours, oov = old.most_similar(["qwzxunseen"], topn=3)
     assert oov and len(neighbours) == 3
+
+
+def test_artifact_with_pickled_vectors_is_refused(w2v_artifact, tmp_path: Path) -> None:
+    """gensim's vectors.kv is a pickle: not loaded, and the error says how to re-train."""
+    kv = load_artifact(w2v_artifact, mmap=None).kv
+    with ArtifactWriter(tmp_path / "models", "old", "embeddings") as w:
+        kv.save(str(w.dir / "vectors.kv"), sep_limit=0)
+        w.manifest.update(text={}, config={}, metrics={})
+    with pytest.raises(ArtifactError, match=r"vectors\.kv, a pickle .* re-train it: nlpsvc "
+                                            r"train <old corpus folder> --only embeddings"):
+        load_artifact(load_current(tmp_path / "models" / "old" / "embeddings"))

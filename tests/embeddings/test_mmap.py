@@ -69,7 +69,7 @@ def test_second_process_shares_the_matrix(tmp_path: Path) -> None:
     kind_dir = tmp_path / "big" / "embeddings"
     assert load_current(kind_dir)
     assert np.load(tmp_path / "big" / "embeddings" / load_current(kind_dir).version
-                   / "vectors.kv.vectors.npy", mmap_mode="r").shape == (WORDS, DIM)
+                   / "vectors.npy", mmap_mode="r").shape == (WORDS, DIM)
     matrix = WORDS * DIM * 4
 
     mapped = _child(kind_dir, "r")

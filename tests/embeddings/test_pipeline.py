@@ -25,6 +25,7 @@ from nlpsvc.embeddings import (
 )
 from pipelines.base import TrainContext
 from pipelines.embeddings import EmbeddingsPipeline
+from tests.datafiles import assert_data_only
 from tests.embeddings.conftest import EVAL, TINY, make_corpus, train
 
 
@@ -32,7 +33,9 @@ def test_manifest_files_and_metrics(w2v_artifact) -> None:
     m = w2v_artifact.manifest
     assert m["kind"] == "embeddings" and m["config"]["algorithm"] == "skipgram"
     files = set(m["files"])
-    assert {"vectors.kv", "vectors.kv.vectors.npy"} <= files  # arrays outside the pickle
+    assert {"vectors.npy", "vocab.json", "vectors.unit.npy"} <= files
+    assert "vectors.ngrams.npy" not in files  # word2vec: no subwords
+    assert_data_only(w2v_artifact.path)  # no pickle
     metrics = m["metrics"]
     for name in ("wordsim353", "simlex999"):
         assert math.isfinite(metrics[f"{name}_spearman"])
@@ -48,8 +51,10 @@ def test_reload_memory_maps_vectors(w2v_artifact) -> None:
     model = load_artifact(w2v_artifact)
     assert isinstance(model.kv.vectors, np.memmap)
     assert not model.kv.vectors.flags.writeable
-    plain = KeyedVectors.load(str(w2v_artifact.file("vectors.kv")), mmap="r")
-    assert np.array_equal(plain.vectors, model.kv.vectors)
+    vocab = json.loads(w2v_artifact.file("vocab.json").read_text(encoding="utf-8"))
+    assert model.kv.index_to_key == vocab["words"] and vocab["fasttext"] is None
+    counts = [model.kv.get_vecattr(w, "count") for w in model.kv.index_to_key]
+    assert counts == vocab["counts"] == sorted(counts, reverse=True)
     neighbours, oov = model.most_similar(["Alice"], topn=5)  # query words are lower-cased
     assert not oov and len(neighbours) == 5 and "alice" not in {n.word for n in neighbours}
 
@@ -58,6 +63,8 @@ def test_fasttext_reload_and_subwords(ft_artifact) -> None:
     model = load_artifact(ft_artifact)
     assert model.subwords
     assert isinstance(model.kv.vectors_ngrams, np.memmap)
+    assert model.kv.vectors_ngrams.shape == (TINY["bucket"], TINY["vector_size"])
+    assert "vectors.ngrams.npy" in assert_data_only(ft_artifact.path)
     assert not model.known("alicebeth")
     vec, oov = model.vector("alicebeth")
     assert oov and vec.shape == (TINY["vector_size"],) and np.linalg.norm(vec) > 0

@@ -49,3 +49,5 @@ def test_pipeline_vectors_equal_bare_gensim(pretokenized: Path, tmp_path: Path,
     assert np.array_equal(ours.vectors, bare.vectors)
     if algorithm == "fasttext":
         assert np.array_equal(ours.vectors_ngrams, bare.vectors_ngrams)
+        # an unseen word's vector is composed from the stored n-gram buckets as gensim does
+        assert np.array_equal(ours.get_vector("qwzxunseenish"), bare.get_vector("qwzxunseenish"))
