@@ -49,7 +49,9 @@ class ChatbotConfig:
     input_feeding: bool = True
     dropout: float = 0.3
     tie_embeddings: bool = True
-    pretrained_embeddings: str = ""  # gensim KeyedVectors file to initialise the embedding
+    # word vectors to initialise the embedding: word2vec text/binary, an nlpsvc embeddings
+    # artifact folder or a gensim .kv (nlpsvc.embeddings.pretrained); "": random
+    pretrained_embeddings: str = ""
     min_count: int = 2  # rarer words become <unk>
     max_vocab: int = 30000
     max_src_len: int = 40

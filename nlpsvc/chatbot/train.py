@@ -271,17 +271,19 @@ def fit(
 def load_pretrained_embeddings(
     embedding: torch.nn.Embedding, vocab: Vocab, path: str | Path
 ) -> int:
-    """Copy word2vec vectors (gensim KeyedVectors file) into ``embedding``; returns words found.
+    """Copy word vectors into ``embedding``; returns the words found.
 
-    A missing file is skipped with a warning (returns 0); a size mismatch is an error.
+    ``path``: any form ``nlpsvc.embeddings.pretrained`` reads (word2vec text or binary, an
+    nlpsvc embeddings artifact folder, a gensim ``.kv``). A missing path is skipped with a
+    warning (returns 0); a size mismatch is an error.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         log.warning("pretrained embeddings %s not found; embedding initialised at random", path)
         return 0
-    from gensim.models import KeyedVectors
+    from nlpsvc.embeddings.pretrained import read_pretrained
 
-    kv = KeyedVectors.load(str(path), mmap="r")
+    kv = read_pretrained(path)
     if kv.vector_size != embedding.embedding_dim:
         raise ValueError(
             f"{path}: vectors have {kv.vector_size} dimensions, chatbot.embedding_dim is "

@@ -44,7 +44,9 @@ class ClassifierConfig:
     weight_decay: float = 0.0  # L2 on the output layer
     patience: int = 3  # epochs without validation improvement before stopping (0: never stop)
     seed: int = 0
-    pretrained: str = ""  # path to word2vec KeyedVectors to init word rows; "" or missing: skip
+    # word vectors to init word rows: word2vec text/binary, an nlpsvc embeddings artifact folder
+    # or a gensim .kv (nlpsvc.embeddings.pretrained); "" or missing: skip
+    pretrained: str = ""
 
     # --- scikit-learn TF-IDF model
     linear_model: str = "svm"  # "logreg" or "svm" (LinearSVC, probabilities temperature-scaled)

@@ -407,16 +407,19 @@ class FastTextClassifier:
         return torch.cat(out)
 
     def _init_pretrained(self, module: FastTextModule) -> int:
-        """Copy word2vec vectors into the rows of known words; 0 when not configured/found."""
+        """Copy word vectors into the rows of known words; 0 when not configured/found.
+
+        Any form ``nlpsvc.embeddings.pretrained`` reads: word2vec text or binary, an nlpsvc
+        embeddings artifact, a gensim ``.kv``."""
         path = self.config.pretrained
         if not path:
             return 0
         if not Path(path).exists():
             log.warning("classifier.pretrained %s not found; word rows start random", path)
             return 0
-        from gensim.models import KeyedVectors
+        from nlpsvc.embeddings.pretrained import read_pretrained
 
-        kv = KeyedVectors.load(str(path), mmap="r")
+        kv = read_pretrained(path)
         if kv.vector_size != self.config.dim:
             raise ValueError(
                 f"classifier.pretrained vectors have size {kv.vector_size}, "

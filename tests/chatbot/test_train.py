@@ -128,6 +128,10 @@ def test_pretrained_embeddings_initialise_known_words(tmp_path: Path) -> None:
     model = _model(vocab)
     assert load_pretrained_embeddings(model.embedding, vocab, tmp_path / "w2v.kv") == 2
     assert torch.equal(model.embedding.weight[vocab.stoi["world"]], torch.full((16,), 2.0))
+    kv.save_word2vec_format(str(tmp_path / "w2v.txt"))  # word2vec text: the same rows
+    text_model = _model(vocab)
+    assert load_pretrained_embeddings(text_model.embedding, vocab, tmp_path / "w2v.txt") == 2
+    assert torch.equal(text_model.embedding.weight[vocab.stoi["world"]], torch.full((16,), 2.0))
     assert load_pretrained_embeddings(model.embedding, vocab, tmp_path / "missing.kv") == 0
     with pytest.raises(ValueError, match="dimensions"):
         big = Seq2Seq(tiny_config(len(vocab), embedding_dim=8))

@@ -29,7 +29,8 @@ def test_adam_trains_and_learns() -> None:
     assert np.mean(np.array(classes)[p.argmax(1)] == gold) > 0.7  # training accuracy
 
 
-def test_word_rows_start_from_word2vec_vectors(tmp_path: Path) -> None:
+@pytest.mark.parametrize("form", ["kv", "word2vec", "word2vec-binary"])
+def test_word_rows_start_from_word2vec_vectors(tmp_path: Path, form: str) -> None:
     from gensim.models import KeyedVectors
 
     texts, labels, classes = _data()
@@ -37,8 +38,11 @@ def test_word_rows_start_from_word2vec_vectors(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     words = ["what", "who", "how", "zzz-not-in-corpus"]
     kv.add_vectors(words, rng.normal(size=(4, TINY["dim"])).astype(np.float32))
-    path = tmp_path / "vectors.kv"
-    kv.save(str(path))
+    path = tmp_path / "vectors"
+    if form == "kv":
+        kv.save(str(path))
+    else:
+        kv.save_word2vec_format(str(path), binary=form == "word2vec-binary")
     # lr ~ 0: the rows stay where the vectors put them
     cfg = ClassifierConfig(**{**TINY, "epochs": 1, "lr": 1e-12, "pretrained": str(path)})
     m = FastTextClassifier(cfg, TextConfig()).fit(texts, labels, classes=classes,
