@@ -98,9 +98,11 @@ class LstmPipeline(Pipeline):
                        best_epoch=fitted.best_epoch, stopped=fitted.stopped,
                        resumed_from_epoch=fitted.resumed_from,
                        train_minutes=round(fitted.seconds / 60, 2))
-        if cfg.carry_state and split[main]:
-            run = lm.evaluate_running(split[main])
-            metrics[f"{main}_perplexity_carry_state"] = round(run["perplexity"], 4)
+        if cfg.carry_state:  # the running-text figure papers report, labelled as such
+            for s in ("valid", "test"):
+                if split[s]:
+                    run = lm.evaluate_running(split[s])
+                    metrics[f"{s}_perplexity_carry_state"] = round(run["perplexity"], 4)
         mix = self.tune_mix(ctx, lm, split, main) if cfg.mix else None
         if mix:
             metrics.update({k: v for k, v in mix.items() if k.startswith("mix_")})

@@ -7,10 +7,11 @@ embeddings, light dropout and Adam: a model that trains on two CPU cores in minu
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 OPTIMIZERS = ("adam", "sgd", "asgd")
+SOFTMAXES = ("full", "adaptive")
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,25 @@ class ModelConfig:
     dropout: float = 0.2  # between LSTM layers
     dropout_out: float = 0.2  # on the last layer's output, before the softmax
     tie_weights: bool = True  # output layer shares the embedding (a projection if sizes differ)
+    # "full" softmax, or "adaptive" (Grave et al. 2017): frequent words in a head, rarer ones in
+    # smaller tail clusters cut at ``cutoffs`` (word ids, most frequent first); several times
+    # cheaper to score on a CPU, untied
+    softmax: str = "full"
+    cutoffs: tuple[int, ...] = ()
+    div_value: float = 4.0  # each tail cluster's projection is this much smaller
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "cutoffs", tuple(int(c) for c in self.cutoffs))
+        if self.softmax not in SOFTMAXES:
+            raise ValueError(f"softmax {self.softmax!r} is not one of {', '.join(SOFTMAXES)}")
+        if self.softmax == "adaptive":
+            if self.tie_weights:
+                raise ValueError("tie_weights applies to the full softmax; set tie_weights = "
+                                 "false with softmax = 'adaptive'")
+            c = self.cutoffs
+            if not c or list(c) != sorted(set(c)) or c[0] < 4 or c[-1] >= self.vocab_size:
+                raise ValueError(f"cutoffs must increase within (3, vocab_size = "
+                                 f"{self.vocab_size}), got {list(c)}")
         if self.vocab_size < 4:
             raise ValueError(f"vocab_size must be at least 4, got {self.vocab_size}")
         if not 1 <= self.num_layers <= 3:
@@ -57,6 +75,9 @@ class LstmConfig:
     dropout: float = 0.2
     dropout_out: float = 0.2
     tie_weights: bool = True
+    softmax: str = "full"  # or "adaptive" (with tie_weights = false and cutoffs)
+    cutoffs: list[int] = field(default_factory=lambda: [2000])  # adaptive: cluster bounds
+    div_value: float = 4.0
     min_count: int = 1  # rarer training words become <unk> (PTB is already unk-ified)
     max_vocab: int | None = None  # keep at most this many words (most frequent)
     bptt: int = 20  # truncated back-propagation length
@@ -81,7 +102,7 @@ class LstmConfig:
     mix: bool = True  # tune the interpolation weight with the corpus's n-gram model, if any
 
     def __post_init__(self) -> None:
-        self.model_config(10)  # validates the architecture keys
+        self.model_config(100)  # validates the architecture keys
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
         if self.bptt < 2 or self.batch_size < 1 or self.epochs < 1:
@@ -94,7 +115,11 @@ class LstmConfig:
             raise ValueError("max_minutes and patience must be >= 0")
 
     def model_config(self, vocab_size: int) -> ModelConfig:
+        cutoffs = tuple(c for c in self.cutoffs if c < vocab_size - 1)  # small vocabularies
+        if self.softmax == "adaptive" and not cutoffs:
+            cutoffs = (max(4, vocab_size // 4),)
         return ModelConfig(
+            softmax=self.softmax, cutoffs=cutoffs, div_value=self.div_value,
             vocab_size=vocab_size, embedding_dim=self.embedding_dim,
             hidden_size=self.hidden_size, num_layers=self.num_layers,
             dropout_emb=self.dropout_emb, dropout=self.dropout, dropout_out=self.dropout_out,

@@ -26,12 +26,14 @@ class CorpusTooSmall(ValueError):
 
 def build_vocab(sentences: Iterable[Sequence[str]], min_count: int = 1,
                 max_size: int | None = None) -> Vocabulary:
-    """Words seen ``min_count`` times (at most ``max_size``, most frequent first)."""
+    """Words seen ``min_count`` times (at most ``max_size``), most frequent first."""
     counts: Counter[str] = Counter()
     for s in sentences:
         counts.update(s)
     counts.pop(UNK, None)  # a literal <unk> is the unknown class, id 0, already present
-    vocab = Vocabulary.from_counts(counts, min_count=min_count, max_size=max_size)
+    # most frequent first (ties in first-seen order): the adaptive softmax's clusters cut ids
+    ranked = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+    vocab = Vocabulary.from_counts(ranked, min_count=min_count, max_size=max_size)
     if len(vocab) - len(SPECIALS) < MIN_WORDS:
         raise CorpusTooSmall("the LSTM vocabulary is empty: no training word is frequent enough "
                              f"(lstm.min_count = {min_count})")

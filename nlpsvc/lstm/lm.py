@@ -95,10 +95,8 @@ class LstmLM:
                     rows, targets = hidden.transpose(0, 1)[mask.t()], tgt.t()[mask.t()]
                 lp = torch.empty(rows.size(0), device=dev)
                 for r in range(0, rows.size(0), OUTPUT_ROWS):
-                    logits = net.decoder(rows[r: r + OUTPUT_ROWS])
-                    t = targets[r: r + OUTPUT_ROWS].unsqueeze(1)
-                    lp[r: r + OUTPUT_ROWS] = (logits.gather(1, t).squeeze(1)
-                                              - torch.logsumexp(logits, dim=1))
+                    lp[r: r + OUTPUT_ROWS] = net.target_log_probs(rows[r: r + OUTPUT_ROWS],
+                                                                  targets[r: r + OUTPUT_ROWS])
                 flat = (lp.double() / LN10).cpu().numpy()
                 pos = 0
                 for b, i in enumerate(idx):
@@ -185,10 +183,9 @@ class LstmLM:
                 k = min(bptt, n - 1 - i)
                 hidden, state = net.hidden(data[i: i + k], state)
                 tgt = data[i + 1: i + 1 + k].reshape(-1)
-                lp = net.log_softmax(hidden.reshape(-1, hidden.size(-1)))
-                lp = lp.gather(1, tgt.unsqueeze(1)).squeeze(1)
                 keep = tgt != BOS_ID  # sentence starts are given, not predicted
-                total += float(lp[keep].double().sum()) / LN10
+                lp = net.target_log_probs(hidden.reshape(-1, hidden.size(-1))[keep], tgt[keep])
+                total += float(lp.double().sum()) / LN10
                 tokens += int(keep.sum())
         return {"perplexity": 10.0 ** (-total / tokens), "tokens": tokens,
                 "mode": f"running text, state carried across sentences ({streams} streams)"}

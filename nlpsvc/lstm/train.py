@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from nlpsvc.lstm.config import LstmConfig
@@ -161,7 +160,6 @@ def _fit(lm: LstmLM, train: BpttBatches, valid: Sequence[Sequence[str]], cfg: Ls
          workdir: Path | None, progress: bool) -> FitResult:
     net = lm.net
     dev = lm.device
-    V = net.cfg.vocab_size
     torch.manual_seed(cfg.seed)
     phase = "plain"  # "averaged" once NT-ASGD switched
     opt = _make_optimizer(net, cfg, phase)
@@ -213,10 +211,10 @@ def _fit(lm: LstmLM, train: BpttBatches, valid: Sequence[Sequence[str]], cfg: Ls
             x, y = x.to(dev), y.to(dev)
             if state is not None:
                 state = (state[0].detach(), state[1].detach())
-            logits, state = net(x, state)
-            loss = F.cross_entropy(logits.view(-1, V), y.reshape(-1), ignore_index=BOS_ID,
-                                   reduction="sum")
-            ntok = int((y != BOS_ID).sum())
+            hidden, state = net.hidden(x, state)
+            keep = (y != BOS_ID).reshape(-1)  # sentence starts are given, not predicted
+            loss = net.loss(hidden.reshape(-1, hidden.size(-1))[keep], y.reshape(-1)[keep])
+            ntok = int(keep.sum())
             opt.zero_grad(set_to_none=True)
             (loss / max(ntok, 1)).backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.clip)

@@ -54,7 +54,7 @@ def overfit() -> tuple[LstmLM, FitResult]:
 TRAIN_SETS = ["--set", "lstm.embedding_dim=24", "--set", "lstm.hidden_size=24",
               "--set", "lstm.num_layers=1", "--set", "lstm.epochs=1", "--set", "lstm.bptt=10",
               "--set", "lstm.batch_size=8", "--set", "lstm.threads=1",
-              "--set", "lstm.valid_max_tokens=1500"]
+              "--set", "lstm.valid_max_tokens=1500", "--set", "lstm.carry_state=true"]
 
 
 @pytest.fixture(scope="session")

@@ -109,3 +109,24 @@ def test_tune_lambda_finds_the_better_weight() -> None:
     best = grid[np.argmax([interpolate(a, b, g).sum() for g in grid])]
     assert lam == pytest.approx(best, abs=2e-3)
     assert tune_lambda(a, a - 3) == 1.0  # the n-gram model adds nothing: all weight on the LSTM
+
+
+def test_adaptive_softmax_trains_sums_to_one_and_round_trips(tmp_path: Path) -> None:
+    from nlpsvc.lstm.train import fit
+    from tests.lstm.conftest import make_lm
+
+    lm, batches, cfg = make_lm(SENTENCES, softmax="adaptive", tie_weights=False, cutoffs=[8],
+                               epochs=25)
+    assert lm.net.adaptive is not None and lm.net.decoder is None
+    result = fit(lm, batches, SENTENCES, cfg, progress=False)
+    assert result.best_valid_ppl < 2.5 < result.history[0]["valid_ppl"]
+    for context in ([], ["the"], ["a", "bird"]):
+        assert float(np.sum(10.0 ** lm.next_log10probs(context))) == pytest.approx(1.0, abs=1e-6)
+    lm.save(tmp_path)
+    again = LstmLM.load(tmp_path)
+    assert [r.to_dict() for r in lm.score_batch(TEXTS, per_token=True)] == [
+        r.to_dict() for r in again.score_batch(TEXTS, per_token=True)]
+    # the scored target equals the full distribution's entry
+    full = lm.next_log10probs(["the"])
+    cat = lm.score(["the", "cat"], per_token=True).per_token[1].log10_prob
+    assert cat == pytest.approx(float(full[lm.vocab.id("cat")]), abs=1e-6)

@@ -23,7 +23,8 @@ def test_artifact_holds_data_only_and_the_tuned_mix(lstm_models: Path) -> None:
     m = art.manifest
     assert set(m["files"]) == {"model.safetensors", "config.json", "vocab.json", "curves.png"}
     assert m["config"]["lstm"]["hidden_size"] == 24 and m["curves"][0]["epoch"] == 1
-    for key in ("perplexity", "valid_perplexity", "test_perplexity", "valid_tokens"):
+    for key in ("perplexity", "valid_perplexity", "test_perplexity", "valid_tokens",
+                "test_perplexity_carry_state"):
         assert m["metrics"][key] > 0
     mix = m["mix"]
     ngram = load_current(lstm_models / "mini" / "ngram")

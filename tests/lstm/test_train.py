@@ -69,5 +69,10 @@ def test_bad_config_values_fail_by_name() -> None:
                        ("bptt", 1)):
         with pytest.raises(ConfigError, match=r"\[lstm\]"):
             to_dataclass(LstmConfig, {key: value}, "lstm")
+    with pytest.raises(ConfigError, match="tie_weights = false"):
+        to_dataclass(LstmConfig, {"softmax": "adaptive"}, "lstm")
+    with pytest.raises(ConfigError, match="cutoffs must increase"):
+        to_dataclass(LstmConfig, {"softmax": "adaptive", "tie_weights": False,
+                                  "cutoffs": [50, 20]}, "lstm")
     with pytest.raises(ConfigError, match="lstm.hidden"):
         to_dataclass(LstmConfig, {"hidden": 10}, "lstm")
