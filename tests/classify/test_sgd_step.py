@@ -104,8 +104,7 @@ def test_compiled_kernel_equals_the_reference_step_text_by_text(loss: str) -> No
     each text's rows and the output layer stepped before the next text is read (fastText)."""
     from nlpsvc.classify import sgd_kernel
 
-    if not sgd_kernel.AVAILABLE:
-        pytest.skip("numba not installed")
+    assert sgd_kernel.AVAILABLE, "numba is a dependency (pyproject): the kernel must compile"
     module, ref = random_module(2)
     # repeated ids inside a text and across texts (so later texts see earlier row updates),
     # an empty text, and an order that revisits a text
@@ -143,8 +142,7 @@ def test_compiled_kernel_dropout_is_seeded() -> None:
     """With dropout, the same seed gives the same step; dropout 0 ignores the seed."""
     from nlpsvc.classify import sgd_kernel
 
-    if not sgd_kernel.AVAILABLE:
-        pytest.skip("numba not installed")
+    assert sgd_kernel.AVAILABLE, "numba is a dependency (pyproject): the kernel must compile"
     rng = np.random.default_rng(0)
     base = [rng.normal(size=(20, 8)).astype(np.float32), rng.normal(size=(3, 8)).astype(
         np.float32), np.zeros(3, np.float32)]
