@@ -45,7 +45,7 @@ def idf_file(part: str) -> str:
 
 
 class TokenJoiner:
-    """Preprocessor for char n-grams: the text as nlpsvc tokens joined by spaces (picklable)."""
+    """Preprocessor for char n-grams: the text as nlpsvc tokens joined by spaces."""
 
     def __init__(self, tokenizer: Tokenizer) -> None:
         self.tokenizer = tokenizer
@@ -58,7 +58,7 @@ class WordTokens:
     """Tokenizer for the word n-grams: nlpsvc tokens, optionally without punctuation-only ones.
 
     Punctuation tokens (quote markers, ASCII art, signatures) are noise in long posts such as
-    20 Newsgroups; whether to drop them is a setting selected on validation (picklable).
+    20 Newsgroups; whether to drop them is a setting selected on validation.
     """
 
     def __init__(self, tokenizer: Tokenizer, punct: bool) -> None:
@@ -91,17 +91,18 @@ class LinearClassifier:
                                       dtype=np.float32)
         if vocabularies is None:
             common.update(min_df=cfg.min_df, max_features=cfg.max_features or None)
+        saved = vocabularies or {}
         parts = []
         if cfg.linear_word_ngrams:
             parts.append(("word", TfidfVectorizer(
                 tokenizer=WordTokens(tok, cfg.linear_punct), token_pattern=None,
                 ngram_range=(1, cfg.linear_word_ngrams),
-                vocabulary=vocabularies and vocabularies["word"], **common)))
+                vocabulary=saved.get("word"), **common)))
         if cfg.char_ngrams[1]:
             parts.append(("char", TfidfVectorizer(
                 analyzer="char_wb", preprocessor=TokenJoiner(tok),
                 ngram_range=tuple(cfg.char_ngrams),
-                vocabulary=vocabularies and vocabularies["char"], **common)))
+                vocabulary=saved.get("char"), **common)))
         return parts
 
     def _pipeline(self, multilabel: bool) -> Pipeline:
