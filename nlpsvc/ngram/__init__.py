@@ -57,7 +57,8 @@ def train(
     ``prune``: per-order count thresholds as ``lmplz --prune`` (e.g. ``[0, 0, 1]``).
     ``memory``/``temp_dir``: the bounded build's budget and spill folder (mkn without pruning,
     see ``nlpsvc.ngram.build``); the model it returns maps its arrays from files that are
-    already unlinked (its hash tables are built on load, as for a folder without them). ``progress``: bars or log lines per stage.
+    already unlinked (its hash tables are built on load, as for a folder without them).
+    ``progress``: a bar per stage on a terminal, else one log line per stage.
     """
     _check_train(smoothing, order, memory)
     if build.bounded(smoothing, order, prune):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nlpsvc.ngram.counts import _ChunkCounter, check_counted
-from nlpsvc.ngram.memory import COUNT_BYTES, MIN_BLOCK, block_items
+from nlpsvc.ngram.memory import COUNT_BYTES, MAX_COUNT_BLOCK, MIN_BLOCK, block_items
 from nlpsvc.ngram.progress import Stage
 from nlpsvc.ngram.spill import DiskArray, Run, TempArea, merge_runs
 from nlpsvc.ngram.vocab import Vocabulary
@@ -93,7 +93,7 @@ def count_all(sentences: Iterable[Sequence[str]], order: int, vocab: Vocabulary 
         V = len(words)
         unigram = np.zeros(V, dtype=np.int64)
         unigram[: enc.unigram.size] = enc.unigram
-        block = block_items(budget, COUNT_BYTES)
+        block = block_items(budget, COUNT_BYTES, cap=MAX_COUNT_BLOCK)
         prev = ids  # row of the 1-gram at each position is its word id
         runs: list[Run] = []
         for o in range(2, order + 1):
@@ -112,13 +112,21 @@ def count_all(sentences: Iterable[Sequence[str]], order: int, vocab: Vocabulary 
 
 def _block_keys(o: int, ids: DiskArray, rem: DiskArray, prev: DiskArray, V: int, start: int,
                 n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(positions with an o-gram inside their sentence, their chain keys, suffix rows)."""
-    ids_b = ids.read(start, n + o - 1)
-    rem_b = rem.read(start, n)
-    prev_b = prev.read(start, n + 1)
-    valid = np.flatnonzero(rem_b >= o)
-    keys = prev_b[valid].astype(np.int64) * V + ids_b[valid + o - 1]
-    return valid, keys, prev_b[valid + 1]
+    """(mask of positions whose o-gram stays in its sentence, their chain keys, suffix rows).
+
+    Written with in-place operations: this is the peak of counting, per corpus position.
+    """
+    prev_b = _padded(prev.read(start, n + 1), n + 1)
+    mask = rem.read(start, n) >= o
+    keys = prev_b[:n].astype(np.int64)
+    keys *= V
+    keys += _padded(ids.read(start + o - 1, n), n)
+    return mask, keys[mask], prev_b[1:][mask]
+
+
+def _padded(a: np.ndarray, n: int) -> np.ndarray:
+    """``a`` zero-padded to ``n`` items (reads past the file's end: masked positions only)."""
+    return a if a.size >= n else np.concatenate([a, np.zeros(n - a.size, dtype=a.dtype)])
 
 
 def count_order(o: int, top: int, ids: DiskArray, rem: DiskArray, prev: DiskArray, V: int,
@@ -130,22 +138,25 @@ def count_order(o: int, top: int, ids: DiskArray, rem: DiskArray, prev: DiskArra
     inverse = area.array(f"inv{o}.i32", np.int32) if need_rows else None
     for start in range(0, ids.size, block):
         n = min(block, ids.size - start)
-        valid, keys, suf = _block_keys(o, ids, rem, prev, V, start, n)
+        _, keys, suf = _block_keys(o, ids, rem, prev, V, start, n)
         blocks.append((start, n))
         run = Run.create(area, f"count{o}.b{len(runs)}")
         if keys.size:
             order = np.argsort(keys)  # any occurrence's suffix is the key's: no stability needed
-            sk = keys[order]
-            new = np.empty(sk.size, dtype=bool)
+            keys = keys[order]
+            new = np.empty(keys.size, dtype=bool)
             new[0] = True
-            np.not_equal(sk[1:], sk[:-1], out=new[1:])
+            np.not_equal(keys[1:], keys[:-1], out=new[1:])
             starts = np.flatnonzero(new)
-            counts = np.diff(np.append(starts, sk.size)).astype(np.int64)
-            run.append(sk[starts], counts, suf[order[starts]])
+            counts = np.diff(np.append(starts, keys.size))
+            run.append(keys[starts], counts, suf[order[starts]])
+            del keys, suf, starts, counts
             if inverse is not None:
-                inv = np.empty(sk.size, dtype=np.int32)
+                inv = np.empty(order.size, dtype=np.int32)
                 inv[order] = np.cumsum(new, dtype=np.int32) - 1
                 inverse.append(inv)
+                del inv
+            del order, new
         runs.append(run)
     if len(runs) == 1:
         merged = runs[0]

@@ -1,24 +1,32 @@
 """The build's memory budget (``ngram.memory``): parsing "1G" / "500M" / "80%" and block sizes.
 
 The bounded build (``nlpsvc.ngram.build``) sorts, merges and estimates in blocks sized from the
-budget, as ``lmplz -S`` does. The budget covers those blocks; the per-order arrays the build
-must index at random (probabilities of the order below, continuation counts: 8 bytes per n-gram
-of two adjacent orders) and the interpreter itself are the fixed overhead on top of it.
+budget, as ``lmplz -S`` does: each block gets what the budget leaves after the process's
+resident set (interpreter, libraries, word index) and the per-order arrays the build must index
+at random (probabilities of the order below, continuation counts: 8 bytes per n-gram of two
+adjacent orders). When the budget is smaller than those, blocks get a quarter of the budget,
+so the peak is the fixed overhead plus at most the budget.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 DEFAULT_MEMORY = "1G"
 MIN_BUDGET = 64 << 10  # smallest budget: one sorted block of MIN_BLOCK items must fit
 MIN_BLOCK = 1024  # items in the smallest sorted block (counting, merging, estimating)
 
 # Working-set bytes per item of each blocked stage (measured from the numpy temporaries).
-COUNT_BYTES = 64  # per corpus position: ids, window keys, argsort, inverse, first-occurrences
-MERGE_BYTES = 48  # per merged item held in the k-way merge buffers and their concatenation
-ESTIMATE_BYTES = 96  # per n-gram row: key, adjusted count, suffix, discount, probabilities
+COUNT_BYTES = 56  # per corpus position: ids, window keys, suffixes, argsort, sorted keys
+MERGE_BYTES = 40  # per buffered item of the k-way merge: input slots and the output round
+ESTIMATE_BYTES = 120  # per n-gram row: key, adjusted count, suffix, discount, probabilities
+# Larger blocks than these gain little time (the merge is linear) and would only raise the
+# peak above lmplz's at the same budget, so a large budget is not used up for its own sake.
+MAX_COUNT_BLOCK = 1 << 22
+MAX_ESTIMATE_BLOCK = 1 << 20
+MAX_MERGE_SLOT = 1 << 19  # items per run slot of the k-way merge (a linear pass: small is fine)
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)B?\s*$", re.I)
@@ -70,6 +78,50 @@ def parse_memory(value: str | int, setting: str = "ngram.memory") -> int:
     return nbytes
 
 
-def block_items(budget: int, bytes_per_item: int, reserved: int = 0) -> int:
-    """Items per block so that one block's working set fits in ``budget - reserved``."""
-    return max(MIN_BLOCK, (budget - reserved) // bytes_per_item)
+def resident_bytes() -> int:
+    """This process's resident set now (Linux ``/proc/self/statm``; 0 where unavailable)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def release_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc ``malloc_trim``) between blocks.
+
+    glibc raises its mmap threshold after large frees, so numpy's block temporaries come from
+    the heap and stay resident after they are freed; the next block would be sized from a
+    resident set inflated by garbage. A no-op where glibc is absent.
+    """
+    global _TRIM
+    if _TRIM is None:
+        try:
+            import ctypes
+
+            _TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _TRIM = False
+    if _TRIM:
+        _TRIM(0)
+
+
+_TRIM: Any = None
+
+
+def free_bytes(budget: int, reserved: int = 0) -> int:
+    """What a block may use: the budget less the resident set and ``reserved``, but never less
+    than a quarter of the budget (below the interpreter's own footprint the build still runs,
+    in blocks of a quarter of the budget: the peak is then the fixed overhead plus those)."""
+    release_memory()
+    return max(budget // 4, budget - resident_bytes() - reserved)
+
+
+def block_items(budget: int, bytes_per_item: int, reserved: int = 0,
+                cap: int | None = None) -> int:
+    """Items per block so that the process (its resident set now, plus ``reserved`` bytes it
+    is about to hold, plus one block's working set) stays within ``budget``; at least
+    ``MIN_BLOCK``, at most ``cap``."""
+    free = free_bytes(budget, reserved)
+    n = max(MIN_BLOCK, free // bytes_per_item)
+    return int(min(n, cap)) if cap else int(n)

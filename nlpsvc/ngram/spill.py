@@ -6,8 +6,8 @@
 * ``DiskArray`` - an append-only file of one dtype, read back in blocks with ``np.fromfile``
   (explicit reads, not ``mmap``, so that pages read once do not stay in the resident set).
 * ``merge_runs`` - k-way merge of sorted runs of unique int64 keys with a summed count and a
-  payload, as ``lmplz`` merges its sorted blocks; blocks of each run stream through a
-  bounded buffer.
+  payload, as ``lmplz`` merges its sorted blocks; each run streams through a fixed slot
+  (a compiled loop merges the slots in place).
 
 Every write goes through ``spill_errors``, which turns a full, read-only or missing temp dir
 into a ``SpillError`` naming ``ngram.temp_dir``.
@@ -24,9 +24,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numba
 import numpy as np
 
-from nlpsvc.ngram.memory import MERGE_BYTES, MIN_BLOCK
+from nlpsvc.ngram.memory import MAX_MERGE_SLOT, MERGE_BYTES, MIN_BLOCK, free_bytes
 
 PREFIX = "nlpsvc-ngram-"
 
@@ -197,11 +198,12 @@ def merge_runs(runs: list[Run], out: Run, budget: int, area: TempArea, name: str
                keep_inputs: bool = False) -> Run:
     """Merge sorted ``runs`` into ``out`` (keys unique, counts summed) within ``budget`` bytes.
 
-    When the runs are too many for one pass with blocks of at least ``MIN_BLOCK`` items, groups
+    When the runs are too many for one pass with slots of at least ``MIN_BLOCK`` items, groups
     of them are merged into intermediate runs first (a multi-pass merge, as external sorts do).
     Input runs are removed once merged, unless ``keep_inputs`` (intermediate runs always are).
     """
-    fan_in = max(2, budget // (MERGE_BYTES * MIN_BLOCK))
+    free = free_bytes(budget)
+    fan_in = max(2, free // (MERGE_BYTES * MIN_BLOCK))
     keep = {id(r) for r in runs} if keep_inputs else set()
     level = 0
     while len(runs) > fan_in:
@@ -221,44 +223,77 @@ def merge_runs(runs: list[Run], out: Run, budget: int, area: TempArea, name: str
 
 
 def _merge_pass(runs: list[Run], out: Run, budget: int, keep: set[int]) -> None:
-    """One k-way merge. Each round takes from every buffer the keys up to the smallest last key
-    among buffers whose run has more on disk; those keys are complete, so they are sorted
-    together (numpy's stable argsort over k sorted pieces), equal keys summed, and written."""
-    chunk = max(MIN_BLOCK, budget // (MERGE_BYTES * max(1, len(runs))))
-    pos = [0] * len(runs)
-    bufs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = [
-        (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int32)) for _ in runs
-    ]
+    """One k-way merge through k fixed slots of ``chunk`` items each.
+
+    Each round merges, from every slot, the keys up to the smallest last key among slots whose
+    run has more on disk (those keys are complete), then refills the slots it emptied.
+    """
+    k = len(runs)
+    chunk = max(MIN_BLOCK, free_bytes(budget) // (MERGE_BYTES * max(1, k)))
+    chunk = min(chunk, MAX_MERGE_SLOT, max((r.size for r in runs), default=0) or MIN_BLOCK)
+    keys = np.empty(k * chunk, dtype=np.int64)
+    counts = np.empty(k * chunk, dtype=np.int64)
+    payload = np.empty(k * chunk, dtype=np.int32)
+    out_k = np.empty(k * chunk, dtype=np.int64)
+    out_c = np.empty(k * chunk, dtype=np.int64)
+    out_p = np.empty(k * chunk, dtype=np.int32)
+    pos = np.zeros(k, dtype=np.int64)  # next item of each slot
+    end = np.zeros(k, dtype=np.int64)  # end of each slot's loaded items
+    read = [0] * k  # items of each run read so far
+    for i in range(k):
+        pos[i] = end[i] = i * chunk
     while True:
-        for i, r in enumerate(runs):  # refill empty buffers
-            if bufs[i][0].size == 0 and pos[i] < r.size:
-                bufs[i] = r.read(pos[i], chunk)
-                pos[i] += bufs[i][0].size
-        live = [i for i in range(len(runs)) if bufs[i][0].size]
+        for i, r in enumerate(runs):  # refill empty slots
+            if pos[i] == end[i] and read[i] < r.size:
+                ki, ci, pi = r.read(read[i], chunk)
+                lo = i * chunk
+                keys[lo:lo + ki.size], counts[lo:lo + ki.size], payload[lo:lo + ki.size] = (
+                    ki, ci, pi)
+                pos[i], end[i] = lo, lo + ki.size
+                read[i] += ki.size
+        live = [i for i in range(k) if pos[i] < end[i]]
         if not live:
             break
-        more = [i for i in live if pos[i] < runs[i].size]
-        bound = min(int(bufs[i][0][-1]) for i in more) if more else None
-        parts_k, parts_c, parts_p = [], [], []
-        for i in live:
-            k, c, p = bufs[i]
-            j = k.size if bound is None else int(np.searchsorted(k, bound, side="right"))
-            parts_k.append(k[:j])
-            parts_c.append(c[:j])
-            parts_p.append(p[:j])
-            bufs[i] = (k[j:], c[j:], p[j:])
-        keys = np.concatenate(parts_k)
-        if keys.size == 0:
-            continue
-        order = np.argsort(keys, kind="stable")
-        keys = keys[order]
-        counts = np.concatenate(parts_c)[order]
-        payload = np.concatenate(parts_p)[order]
-        starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-        out.append(keys[starts], np.add.reduceat(counts, starts), payload[starts])
+        more = [i for i in live if read[i] < runs[i].size]
+        bound = min(int(keys[end[i] - 1]) for i in more) if more else int(np.iinfo(np.int64).max)
+        n = _merge_round(keys, counts, payload, pos, end, bound, out_k, out_c, out_p)
+        out.append(out_k[:n], out_c[:n], out_p[:n])
     for r in runs:
         if id(r) not in keep:
             r.remove()
+
+
+# Hand-written: merging k sorted slots is a loop over items with a data-dependent choice at
+# each step; numpy would need a concatenation and a sort per round (several times the memory
+# of the slots and O(n log n)); compiled, it is linear and works in the slots in place.
+@numba.njit(cache=True, nogil=True)
+def _merge_round(keys: np.ndarray, counts: np.ndarray, payload: np.ndarray, pos: np.ndarray,
+                 end: np.ndarray, bound: int, out_k: np.ndarray, out_c: np.ndarray,
+                 out_p: np.ndarray) -> int:  # pragma: no cover - compiled
+    """Merge the items <= ``bound`` of every slot into ``out_*`` (equal keys: counts summed,
+    first payload kept); advances ``pos``; returns the number of items written."""
+    k = pos.shape[0]
+    n = 0
+    while True:
+        best = -1
+        best_key = bound
+        for i in range(k):
+            if pos[i] < end[i]:
+                v = keys[pos[i]]
+                if v <= best_key and (best < 0 or v < best_key):
+                    best = i
+                    best_key = v
+        if best < 0:
+            return n
+        j = pos[best]
+        pos[best] = j + 1
+        if n > 0 and out_k[n - 1] == best_key:
+            out_c[n - 1] += counts[j]
+        else:
+            out_k[n] = best_key
+            out_c[n] = counts[j]
+            out_p[n] = payload[j]
+            n += 1
 
 
 class NpyWriter:

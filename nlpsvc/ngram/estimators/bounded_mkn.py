@@ -29,7 +29,12 @@ import numpy as np
 
 from nlpsvc.ngram.estimators.kneser_ney import _fallback, discounts_from_coc
 from nlpsvc.ngram.extcount import DiskCounts
-from nlpsvc.ngram.memory import ESTIMATE_BYTES, block_items
+from nlpsvc.ngram.memory import (
+    ESTIMATE_BYTES,
+    MAX_COUNT_BLOCK,
+    MAX_ESTIMATE_BLOCK,
+    block_items,
+)
 from nlpsvc.ngram.progress import Stage
 from nlpsvc.ngram.spill import DiskArray, NpyWriter, TempArea, disk_searchsorted, disk_take
 from nlpsvc.ngram.vocab import BOS_ID
@@ -105,7 +110,7 @@ def _adjust(ords: _Orders, area: TempArea, budget: int, fallback: Any, stage: St
     coc: list[np.ndarray] = [np.zeros(5, np.int64)] * N
     top = ords.raw(N)
     coc[N - 1] = np.zeros(5, np.int64)
-    block = block_items(budget, 16)
+    block = block_items(budget, 16, cap=MAX_COUNT_BLOCK)
     for _, part in top.blocks(block):
         coc[N - 1] = coc[N - 1] + _coc(part)
         stage.update(part.size)
@@ -202,7 +207,8 @@ def _estimate(ords: _Orders, adj: list[DiskArray | np.ndarray],
     for o in range(2, N + 1):
         n_o = ords.size(o)
         resident = prob_prev.nbytes + (8 * n_o if o < N else 0)
-        block = block_items(budget, ESTIMATE_BYTES, reserved=resident)
+        block = block_items(budget, ESTIMATE_BYTES, reserved=resident,
+                            cap=MAX_ESTIMATE_BLOCK)
         prob_prev = _estimate_order(ords, o, adj[o - 1], discounts[o - 1], prob_prev, folder,
                                     block, stage)
         keys = NpyWriter(folder / f"keys{o}.npy", np.int64, n_o)
