@@ -12,7 +12,7 @@ Figures are also given on the full test set (every consecutive pair, no length f
     python -m bench.chatbot report --workdir /tmp/chatbot-bench  # figures -> BENCHMARKS.md
     python -m bench.chatbot                                        # both (make bench)
 
-``train`` resumes from ``WORKDIR/last.pt`` after an interruption; ``report`` reuses a finished
+``train`` resumes from ``WORKDIR/last.json`` after an interruption; ``report`` reuses a finished
 run without retraining, and the validation sweep of ``select`` (run by ``report`` if missing).
 """
 
@@ -112,7 +112,7 @@ def load_protocol() -> dict:
 
 
 def train(workdir: Path, progress: bool, max_minutes: float) -> None:
-    """The 30-minute, 2-thread training run; resumes from ``workdir/last.pt`` if present.
+    """The 30-minute, 2-thread training run; resumes from ``workdir/last.json`` if present.
 
     Run it under ``flock /tmp/nlpsvc-bench.lock`` so no other benchmark shares the cores.
     """

@@ -4,10 +4,16 @@ Masked cross-entropy over padded batches, teacher forcing with a linear ratio sc
 plateau or exponential learning-rate decay, gradient-norm clipping, early stopping on validation
 perplexity, the best weights kept, a resumable checkpoint written every epoch, a seed, a time
 budget and a progress bar with loss and tokens/s.
+
+The checkpoint folder (``models/<corpus>/chatbot/.checkpoint``) holds data only, no pickle:
+``best.safetensors`` (best weights), ``last.safetensors`` (weights, optimizer tensors, RNG states)
+and ``last.json`` (history, counters, optimizer and scheduler settings), each written via temp
+file + rename, ``last.json`` last, naming the epoch both ``last`` files hold.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -28,6 +34,7 @@ from nlpsvc.chatbot.vocab import SPECIALS, UNK_ID, Vocab
 log = logging.getLogger(__name__)
 
 Encoded = list[tuple[list[int], list[int]]]
+BEST, LAST_TENSORS, LAST_META = "best.safetensors", "last.safetensors", "last.json"
 
 
 @dataclass
@@ -84,11 +91,80 @@ class FitResult:
     resumed_from: int = 0  # epoch the run resumed after (0 = fresh)
 
 
-def _save(obj: Any, path: Path) -> None:
-    """torch.save via a temp file + rename, so a crash never leaves half a checkpoint."""
+def _save_tensors(tensors: dict[str, torch.Tensor], path: Path, epoch: int) -> None:
+    """safetensors via a temp file + rename, so a crash never leaves half a checkpoint."""
+    from safetensors.torch import save_file
+
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
+    save_file({k: v.detach().clone().contiguous() for k, v in tensors.items()}, str(tmp),
+              metadata={"epoch": str(epoch)})  # clones: tied weights become plain copies
     os.replace(tmp, path)
+
+
+def _save_json(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], int]:
+    """The tensors of a checkpoint file and the epoch it was written after."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, int((f.metadata() or {})["epoch"])
+
+
+def _prefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """An optimizer's state split into tensors (``opt.<param>.<name>``) and JSON."""
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for pid, st in sd["state"].items():
+        for name, v in st.items():
+            if isinstance(v, torch.Tensor):
+                tensors[f"opt.{pid}.{name}"] = v
+            else:
+                scalars[f"{pid}.{name}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for key, v in _prefixed("opt.", tensors).items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = v
+    for key, v in meta["scalars"].items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = v
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def _read_last(workdir: Path, model_config: dict) -> tuple[dict[str, torch.Tensor], dict] | None:
+    """The resumable checkpoint of ``workdir``, or None (with a warning when one is unusable)."""
+    meta_path, tensor_path = workdir / LAST_META, workdir / LAST_TENSORS
+    if not meta_path.is_file():
+        if (workdir / "last.pt").is_file():
+            log.warning("%s: a checkpoint from an older nlpsvc (a pickle, not read); "
+                        "starting afresh", workdir)
+        return None
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("model_config") != model_config:
+        log.warning("%s is from a different model config; starting afresh", meta_path)
+        return None
+    try:
+        tensors, epoch = _load_tensors(tensor_path)
+    except (OSError, KeyError, ValueError) as e:  # safetensors raises its own error too
+        log.warning("%s unreadable (%s); starting afresh", tensor_path, e)
+        return None
+    if epoch != meta["epoch"]:
+        log.warning("%s holds epoch %d, %s epoch %d; starting afresh", tensor_path, epoch,
+                    meta_path, meta["epoch"])
+        return None
+    return tensors, meta
 
 
 def unk_probabilities(data: Encoded, vocab_size: int, alpha: float) -> torch.Tensor:
@@ -142,8 +218,9 @@ def fit(
 ) -> FitResult:
     """Train ``model`` in place; on return it holds the best validation weights.
 
-    ``workdir`` keeps ``last.pt`` (everything needed to resume) and ``best.pt`` (best weights).
-    With ``resume`` and a ``last.pt`` from the same model config, training continues from it.
+    ``workdir`` keeps ``last.safetensors`` + ``last.json`` (everything needed to resume) and
+    ``best.safetensors`` (best weights). With ``resume`` and a checkpoint from the same model
+    config, training continues from it.
     """
     if not train or not valid:
         raise ValueError("chatbot training needs non-empty train and validation pairs")
@@ -151,7 +228,7 @@ def fit(
         torch.set_num_threads(cfg.threads)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    last_path, best_path = workdir / "last.pt", workdir / "best.pt"
+    best_path = workdir / BEST
 
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -160,26 +237,24 @@ def fit(
     result = FitResult()
     start_epoch, bad_epochs, elapsed_before = 1, 0, 0.0
 
-    if resume and last_path.is_file():
-        ckpt = torch.load(last_path, weights_only=True)
-        if ckpt["model_config"] != model.cfg.to_dict():
-            log.warning("%s is from a different model config; starting afresh", last_path)
-        else:
-            model.load_state_dict(ckpt["model"])
-            opt.load_state_dict(ckpt["optimizer"])
-            if sched is not None and ckpt.get("scheduler"):
-                sched.load_state_dict(ckpt["scheduler"])
-            gen.set_state(ckpt["generator"])
-            torch.set_rng_state(ckpt["torch_rng"])
-            result.history = list(ckpt["history"])
-            result.best_epoch, result.best_valid_ppl = ckpt["best_epoch"], ckpt["best_valid_ppl"]
-            bad_epochs, elapsed_before = ckpt["bad_epochs"], ckpt["elapsed"]
-            start_epoch = ckpt["epoch"] + 1
-            result.resumed_from = ckpt["epoch"]
-            log.info("resuming after epoch %d from %s", ckpt["epoch"], last_path)
-            if ckpt.get("finished"):
-                start_epoch = cfg.epochs + 1  # nothing left to do; reload best below
-                result.stopped = ckpt.get("stopped", "epochs")
+    last = _read_last(workdir, model.cfg.to_dict()) if resume else None
+    if last is not None:
+        tensors, ckpt = last
+        model.load_state_dict(_prefixed("model.", tensors))
+        opt.load_state_dict(_optimizer_state(tensors, ckpt["optimizer"]))
+        if sched is not None and ckpt.get("scheduler"):
+            sched.load_state_dict(ckpt["scheduler"])
+        gen.set_state(tensors["rng.generator"])
+        torch.set_rng_state(tensors["rng.torch"])
+        result.history = list(ckpt["history"])
+        result.best_epoch, result.best_valid_ppl = ckpt["best_epoch"], ckpt["best_valid_ppl"]
+        bad_epochs, elapsed_before = ckpt["bad_epochs"], ckpt["elapsed"]
+        start_epoch = ckpt["epoch"] + 1
+        result.resumed_from = ckpt["epoch"]
+        log.info("resuming after epoch %d from %s", ckpt["epoch"], workdir / LAST_META)
+        if ckpt.get("finished"):
+            start_epoch = cfg.epochs + 1  # nothing left to do; reload best below
+            result.stopped = ckpt.get("stopped", "epochs")
 
     unk_probs = None
     if cfg.word_dropout > 0:
@@ -232,7 +307,7 @@ def fit(
         log.info("chatbot epoch %d: %s", epoch, row)
         if valid_ppl < result.best_valid_ppl:
             result.best_valid_ppl, result.best_epoch, bad_epochs = valid_ppl, epoch, 0
-            _save(model.state_dict(), best_path)
+            _save_tensors(model.state_dict(), best_path, epoch)
         else:
             bad_epochs += 1
         if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -246,23 +321,25 @@ def fit(
             stop = "early_stopping"
         elif epoch == cfg.epochs:
             stop = "epochs"
-        _save({
-            "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict() if sched is not None else {},
-            "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+        opt_tensors, opt_meta = _optimizer_tensors(opt)
+        _save_tensors({**{f"model.{k}": v for k, v in model.state_dict().items()},
+                       **opt_tensors, "rng.generator": gen.get_state(),
+                       "rng.torch": torch.get_rng_state()}, workdir / LAST_TENSORS, epoch)
+        _save_json({  # last: names the epoch last.safetensors holds
+            "optimizer": opt_meta, "scheduler": sched.state_dict() if sched is not None else {},
             "history": result.history, "best_epoch": result.best_epoch,
             "best_valid_ppl": result.best_valid_ppl, "bad_epochs": bad_epochs,
             "elapsed": time.perf_counter() - t0, "epoch": epoch,
             "model_config": model.cfg.to_dict(), "train_config": asdict(cfg),
             "finished": stop is not None, "stopped": stop or "",
-        }, last_path)
+        }, workdir / LAST_META)
         if on_epoch is not None:  # after the checkpoint: an exception here loses nothing
             on_epoch(row)
         if stop is not None:
             result.stopped = stop
             break
     if best_path.is_file():
-        model.load_state_dict(torch.load(best_path, weights_only=True))
+        model.load_state_dict(_load_tensors(best_path)[0])
     model.eval()
     result.seconds = round(time.perf_counter() - t0, 1)
     return result

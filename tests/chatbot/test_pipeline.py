@@ -264,7 +264,10 @@ def test_interrupted_training_resumes_and_keeps_serving(tmp_path: Path, monkeypa
         ChatbotPipeline().run(ctx)
     kind_dir = tmp_path / "models" / "resumable" / "chatbot"
     assert load_current(kind_dir).version == first.version  # the old version still serves
-    assert (kind_dir / ".checkpoint" / "last.pt").is_file()
+    checkpoint = kind_dir / ".checkpoint"
+    assert {"last.json", "last.safetensors", "best.safetensors"} <= {
+        p.name for p in checkpoint.iterdir()}
+    assert not list(checkpoint.glob("*.pt"))  # data only, as the served files
     monkeypatch.setattr(pc, "fit", real_fit)
     again = ChatbotPipeline().run(ctx)
     metrics = load_current(kind_dir).manifest["metrics"]

@@ -13,6 +13,7 @@ from nlpsvc.chatbot.data import encode_pairs
 from nlpsvc.chatbot.model import Seq2Seq
 from nlpsvc.chatbot.train import TrainConfig, fit, plot_curves
 from nlpsvc.chatbot.vocab import Vocab
+from tests.datafiles import assert_data_only
 
 from .conftest import tiny_config
 
@@ -56,6 +57,26 @@ def test_resume_after_interruption_gives_the_same_model(tmp_path: Path, small: t
         assert torch.equal(a, b), k
 
 
+def test_unusable_checkpoint_starts_afresh(tmp_path: Path, small: tuple,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    """A last.json naming another epoch than last.safetensors (a crash between the two), or an
+    older nlpsvc's pickled last.pt, is not resumed from."""
+    vocab, train, valid = small
+    cfg = TrainConfig(epochs=1, batch_size=16, lr=5e-3, seed=5)
+    fit(_model(vocab), train, valid, cfg, tmp_path, progress=False)
+    meta = json.loads((tmp_path / "last.json").read_text(encoding="utf-8"))
+    (tmp_path / "last.json").write_text(json.dumps({**meta, "epoch": 7, "finished": False}),
+                                        encoding="utf-8")
+    more = TrainConfig(epochs=2, batch_size=16, lr=5e-3, seed=5)
+    assert fit(_model(vocab), train, valid, more, tmp_path, progress=False).resumed_from == 0
+    assert "holds epoch 1" in caplog.text
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    torch.save({"epoch": 1}, legacy / "last.pt")
+    assert fit(_model(vocab), train, valid, cfg, legacy, progress=False).resumed_from == 0
+    assert "older nlpsvc" in caplog.text
+
+
 def test_early_stopping_keeps_the_best_epoch(tmp_path: Path, small: tuple) -> None:
     vocab, train, valid = small
     # a large learning rate with no decay overfits 100 pairs fast: validation gets worse
@@ -68,8 +89,11 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path: Path, small: tuple) -> No
     assert res.history[res.best_epoch - 1]["valid_ppl"] == best
     assert len(res.history) == res.best_epoch + 2  # patience 1: two bad epochs in a row
     # the returned model holds the best weights, not the last
-    best_state = torch.load(tmp_path / "best.pt", weights_only=True)
+    from safetensors.torch import load_file
+
+    best_state = load_file(tmp_path / "best.safetensors")
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in best_state.items())
+    assert_data_only(tmp_path)  # the checkpoint folder holds no pickle either
 
 
 def test_time_budget_stops_training(tmp_path: Path, small: tuple) -> None:
