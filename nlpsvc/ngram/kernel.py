@@ -44,10 +44,13 @@ from nlpsvc.ngram.probing import (
     step,
 )
 from nlpsvc.ngram.vocab import BOS_ID, EOS_ID, UNK_ID
+from nlpsvc.ngram.wordids import lookup
 
 # desc columns, one row per order. Row 0 (unigrams, indexed by id) has no keys nor table: its
 # ROWS is V and its KEYS column the address of ``missing_backoff`` (a 1-element float64 array).
 KEYS, ROWS, SLOTS, NSLOTS, RBITS, LP, BO = range(7)
+# ... and a last row for the vocabulary table (``wordids``): bytes, offsets, slots
+V_BLOB, V_BYTES, V_SLOTS, V_NSLOTS, V_RBITS, V_OFFSETS = range(6)
 # The table slots of a position are prefetched AHEAD positions before they are probed (its
 # word hashes need no lookup): a DRAM miss (~200 ns here) then overlaps the work of the
 # positions in between instead of stalling each (measured: ~1.5x on a 4M-token order-5 model;
@@ -58,10 +61,12 @@ AHEAD, RING = 12, 16
 def describe(
     V: int, keys: list[np.ndarray | None], slots: list[np.ndarray | None],
     lp: list[np.ndarray], bo: list[np.ndarray], missing: float,
+    vocab: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The descriptor array of a model and the read-only views it points into (keep them)."""
+    """The descriptor array of a model and the read-only views it points into (keep them);
+    ``vocab``: ``wordids.build``'s arrays."""
     N = len(lp)
-    desc = np.zeros((N, 7), dtype=np.int64)
+    desc = np.zeros((N + 1, 7), dtype=np.int64)
     hold: list[np.ndarray] = []
 
     def addr(a: np.ndarray, dtype: type) -> int:
@@ -83,12 +88,38 @@ def describe(
         desc[o, SLOTS] = addr(s, np.uint32)
         desc[o, NSLOTS] = s.shape[0]
         desc[o, RBITS] = row_bits(k.shape[0])
+    blob, offsets, vslots = vocab
+    desc[N, V_BLOB] = addr(blob, np.uint8)
+    desc[N, V_BYTES] = blob.shape[0]
+    desc[N, V_SLOTS] = addr(vslots, np.uint32)
+    desc[N, V_NSLOTS] = vslots.shape[0]
+    desc[N, V_RBITS] = row_bits(V)
+    desc[N, V_OFFSETS] = addr(offsets, np.int64)
     return desc, hold
 
 
 @numba.njit(inline="always")
 def _f64(addr: int, n: int, i: int) -> float:
     return numba.carray(address(addr), n, np.float64)[i]
+
+
+@numba.njit(inline="always")
+def _word_ids(text: bytes, n: int, desc: np.ndarray) -> np.ndarray:
+    """Ids of the ``n`` NUL-separated tokens of ``text`` (``wordids.encode``)."""
+    d = desc[desc.shape[0] - 1]
+    blob = numba.carray(address(d[V_BLOB]), d[V_BYTES], np.uint8)
+    offsets = numba.carray(address(d[V_OFFSETS]), desc[0, ROWS] + 1, np.int64)
+    slots = numba.carray(address(d[V_SLOTS]), d[V_NSLOTS], np.uint32)
+    ids = np.empty(n, dtype=np.int64)
+    a = 0
+    k = 0
+    for i in range(len(text) + 1):
+        if i == len(text) or text[i] == 0:
+            if k < n:
+                ids[k] = lookup(text, a, i, blob, offsets, slots, d[V_RBITS], UNK_ID)
+                k += 1
+            a = i + 1
+    return ids
 
 
 @numba.njit(inline="always")
@@ -146,7 +177,7 @@ def _score(
     totals: np.ndarray, oovs: np.ndarray, per_token: bool, tok_lp: np.ndarray,
     tok_order: np.ndarray, tok_oov: np.ndarray,
 ) -> None:
-    N = desc.shape[0]
+    N = desc.shape[0] - 1
     V = desc[0, ROWS]
     missing = _f64(desc[0, KEYS], 1, 0)
     ids, hist = _expand(words, lens, bos, eos)
@@ -215,10 +246,25 @@ def score_sentences(
 
 
 @numba.njit(cache=True, nogil=True)
-def score_one(words: np.ndarray, bos: bool, eos: bool, desc: np.ndarray) -> tuple[float, int]:
-    """Total and OOV count of one sentence: ``score``'s call, four arguments (numba's dispatch
-    costs per argument) and no output arrays."""
-    lens = np.full(1, words.shape[0], dtype=np.int64)
+def score_text(
+    text: bytes, lens: np.ndarray, bos: bool, eos: bool, desc: np.ndarray,
+    totals: np.ndarray, oovs: np.ndarray, per_token: bool, tok_lp: np.ndarray,
+    tok_order: np.ndarray, tok_oov: np.ndarray,
+) -> None:
+    """``score_sentences`` over tokens given as text (``wordids.encode``): the vocabulary
+    lookups run here too."""
+    words = _word_ids(text, lens.sum(), desc)
+    _score(words, lens, bos, eos, desc, totals, oovs, per_token, tok_lp, tok_order, tok_oov)
+
+
+@numba.njit(cache=True, nogil=True)
+def score_text_one(
+    text: bytes, n: int, bos: bool, eos: bool, desc: np.ndarray
+) -> tuple[float, int]:
+    """Total and OOV count of one sentence of ``n`` tokens given as text: ``score``'s one call
+    (five arguments: numba's dispatch costs per argument; no output arrays)."""
+    words = _word_ids(text, n, desc)
+    lens = np.full(1, n, dtype=np.int64)
     totals = np.empty(1, dtype=np.float64)
     oovs = np.empty(1, dtype=np.int64)
     none = np.empty(0, dtype=np.int64)

@@ -5,13 +5,15 @@ estimation (as KenLM's query/estimation split). Layout, per order o:
 
 * order 1: arrays indexed by word id (``logprob``, ``backoff``);
 * order o >= 2: ``keys[o]`` sorted int64 = row of the (o-1)-prefix in order o-1 * V + last word
-  id, with ``logprob[o]`` and (below the top order) ``backoff[o]`` in the same order, and a
-  linear-probing hash table from key to row (``nlpsvc.ngram.probing``) for O(1) lookups.
+  id, with ``logprob[o]`` and (below the top order) ``backoff[o]`` in the same order, and
+  ``probe<o>.npy``, a linear-probing hash table from the n-gram to its row
+  (``nlpsvc.ngram.probing``): O(1) lookups.
 
-Every file is a ``.npy`` memory-mapped on load (workers share the pages; nothing is parsed or
-rebuilt). Scoring, one sentence or a batch, is one call of a numba kernel
-(``nlpsvc.ngram.kernel``): ARPA semantics, the same numbers as KenLM's ``full_scores`` (log10
-prob, n-gram length matched, OOV flag). All probabilities log10.
+Every file is a ``.npy`` memory-mapped on load: workers share the pages, and nothing is
+rebuilt (a model saved before the tables existed gets them built in memory on load). Scoring,
+one sentence or a batch, is one call of a numba kernel (``nlpsvc.ngram.kernel``) that also maps
+the tokens to ids (``nlpsvc.ngram.wordids``): ARPA semantics, the same numbers as KenLM's
+``full_scores`` (log10 prob, n-gram length matched, OOV flag). All probabilities log10.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from nlpsvc.ngram import kernel, probing
+from nlpsvc.ngram import kernel, probing, wordids
 from nlpsvc.ngram.tables import BackoffTables
 from nlpsvc.ngram.vocab import BOS_ID, EOS, EOS_ID, SPECIALS, UNK_ID, Vocabulary
 
@@ -205,11 +207,9 @@ class NgramModel:
     def prepare(self) -> NgramModel:
         """Build the missing hash tables and load the compiled kernels now, not on the first
         request (``load`` calls it: a server worker answers its first query at full speed)."""
-        desc = self._kernel_desc()
-        kernel.score_one(_NO_I64, True, True, desc)
-        one = np.zeros(1, dtype=np.int64)
-        kernel.score_sentences(_NO_I64, one, True, True, desc, np.zeros(1), one, False, _NO_F64,
-                               _NO_I64, _NO_BOOL)
+        self._score_lists([["a"]], np.ones(1, dtype=np.int64), True, True, False)
+        self._score_lists([[1]], np.ones(1, dtype=np.int64), True, True, False)  # dict path
+        kernel.score_text_one(b"a", 1, True, True, self._kernel_desc())
         return self
 
     def _kernel_desc(self) -> np.ndarray:
@@ -221,26 +221,34 @@ class NgramModel:
                     probe[o - 1] = probing.build(self.keys, o, self.V)
             self.probe = probe
             desc, hold = kernel.describe(self.V, self.keys, probe, self.lp, self.bo,
-                                         self.missing_backoff)
+                                         self.missing_backoff, wordids.build(self.words))
             self._hold = hold
             self._desc = desc
         return self._desc
 
-    def _score_words(
-        self, words: np.ndarray, lens: np.ndarray, bos: bool, eos: bool, per_token: bool
+    def _score_lists(
+        self, sentences: list[Sequence[str]], lens: np.ndarray, bos: bool, eos: bool,
+        per_token: bool,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Totals and OOV counts per sentence; with ``per_token``, every scored position's
-        log10 prob, matched order and OOV flag (``<s>`` left out, ``</s>`` in)."""
+        log10 prob, matched order and OOV flag (``<s>`` left out, ``</s>`` in). The tokens go
+        to the kernel as text when ``wordids`` can take them, else as ids from the dict."""
         desc = self._desc if self._desc is not None else self._kernel_desc()
         ns = lens.shape[0]
+        n = int(lens.sum())
         totals = np.empty(ns, dtype=np.float64)
         oovs = np.empty(ns, dtype=np.int64)
         if per_token:
-            n = words.shape[0] + ns * eos
-            tok = (np.empty(n, np.float64), np.empty(n, np.int64), np.empty(n, np.bool_))
+            m = n + ns * eos
+            tok = (np.empty(m, np.float64), np.empty(m, np.int64), np.empty(m, np.bool_))
         else:
             tok = (_NO_F64, _NO_I64, _NO_BOOL)
-        kernel.score_sentences(words, lens, bos, eos, desc, totals, oovs, per_token, *tok)
+        text = wordids.encode(chain.from_iterable(sentences), n)
+        if text is not None:
+            kernel.score_text(text, lens, bos, eos, desc, totals, oovs, per_token, *tok)
+        else:
+            words = self._ids(chain.from_iterable(sentences), n)
+            kernel.score_sentences(words, lens, bos, eos, desc, totals, oovs, per_token, *tok)
         return totals, oovs, *tok
 
     # ---------------------------------------------------------------- public scoring
@@ -251,11 +259,8 @@ class NgramModel:
         is the query, by the same rules as ``score``.
         """
         N = self.order
-        get = self._index.get
-        ids = [get(t, UNK_ID) for t in context[max(0, len(context) - N + 1):]] if N > 1 else []
-        ids.append(get(word, UNK_ID))
-        words = np.array(ids, dtype=np.int64)
-        tok_lp = self._score_words(words, np.array([words.size]), False, False, True)[2]
+        toks = [*context[max(0, len(context) - N + 1):], word] if N > 1 else [word]
+        tok_lp = self._score_lists([toks], np.array([len(toks)]), False, False, True)[2]
         return float(tok_lp[-1])
 
     def score(
@@ -264,19 +269,20 @@ class NgramModel:
         """Score one tokenised sentence (``<s>`` / ``</s>`` added as asked): one kernel call,
         and little else (a /score request's latency)."""
         if tokens.__class__ is not list and tokens.__class__ is not tuple:
-            if isinstance(tokens, str):
-                raise TypeError("score expects a token list, not a string")
-            tokens = list(tokens)
+            tokens = _tokens(tokens)
         n = len(tokens)
-        words = np.fromiter(map(self._index.get, tokens, repeat(UNK_ID)), np.int64, n)
-        if per_token:
-            return self._finish([tokens], np.array([n]), self._score_words(
-                words, np.array([n]), bos, eos, True), True, eos)[0]
-        total, oov = kernel.score_one(
-            words, bos, eos, self._desc if self._desc is not None else self._kernel_desc()
-        )
-        n += eos
-        return SentenceScore(total, n, oov, 10.0 ** (-total / n) if self.proper and n else None)
+        if not per_token:
+            text = wordids.encode(tokens, n)
+            if text is not None:
+                total, oov = kernel.score_text_one(
+                    text, n, bos, eos, self._desc if self._desc is not None else self._kernel_desc()
+                )
+                n += eos
+                return SentenceScore(total, n, oov,
+                                     10.0 ** (-total / n) if self.proper and n else None)
+        lens = np.array([n])
+        return self._finish([tokens], lens, self._score_lists([tokens], lens, bos, eos,
+                                                              per_token), per_token, eos)[0]
 
     def score_batch(
         self,
@@ -291,8 +297,7 @@ class NgramModel:
         if not sentences:
             return []
         lens = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
-        words = self._ids(chain.from_iterable(sentences), int(lens.sum()))
-        scored = self._score_words(words, lens, bos, eos, per_token)
+        scored = self._score_lists(sentences, lens, bos, eos, per_token)
         return self._finish(sentences, lens, scored, per_token, eos)
 
     def _finish(
@@ -342,8 +347,7 @@ class NgramModel:
             if not batch:
                 return
             lens = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch))
-            words = self._ids(chain.from_iterable(batch), int(lens.sum()))
-            _, _, lp, _, is_oov = self._score_words(words, lens, bos, eos, True)
+            _, _, lp, _, is_oov = self._score_lists(batch, lens, bos, eos, True)
             total += float(lp.sum())  # numpy's pairwise sums per batch, as ever
             oov_total += float(lp[is_oov].sum())
             tokens += lp.size

@@ -111,7 +111,7 @@ def home(h: np.uint64, n_slots: int) -> int:
 
 
 @numba.njit(inline="always")
-def _tag(h: np.uint64, rb: int) -> np.uint64:
+def tag(h: np.uint64, rb: int) -> np.uint64:
     """The fingerprint bits of hash ``h``, already shifted above the row bits."""
     fb = 32 - rb
     if fb <= 0:
@@ -128,13 +128,13 @@ def find(
     slots = numba.carray(address(slots_addr), n_slots, np.uint32)
     keys = numba.carray(address(keys_addr), n, np.int64)
     i = home(h, n_slots)
-    tag = _tag(h, rb)
+    fp = tag(h, rb)
     mask = (_ONE << np.uint64(rb)) - _ONE
     while True:
         s = np.uint64(slots[i])
         if s == _ZERO:
             return -1
-        if (s ^ tag) <= mask:
+        if (s ^ fp) <= mask:
             row = np.int64(s & mask) - 1
             if keys[row] == key:
                 return row
@@ -168,7 +168,7 @@ def _fill(chain: np.ndarray, V: int, slots: np.ndarray, rb: int) -> None:
             i += 1
             if i == n_slots:
                 i = 0
-        slots[i] = np.uint32(_tag(h, rb) | np.uint64(row + 1))
+        slots[i] = np.uint32(tag(h, rb) | np.uint64(row + 1))
 
 
 def _check(n: int) -> None:

@@ -11,10 +11,21 @@ import numpy as np
 import pytest
 
 from nlpsvc.artifacts import ArtifactWriter, verify
-from nlpsvc.ngram import MODEL_DIR, BackoffTables, NgramModel, load_artifact, probing, train
+from nlpsvc.ngram import (
+    MODEL_DIR,
+    BackoffTables,
+    NgramModel,
+    load_artifact,
+    probing,
+    train,
+    wordids,
+)
 from tests.ngram import numpy_oracle
 
 WORDS = ["a", "b", "c", "d", "e"]
+# tokens the text path (wordids) must map exactly as the dict, or leave to it: non-ASCII, a
+# lone surrogate, the empty string, NUL inside a token, a token that is not a string
+ODD = ["é", "\ud800", "", "a\x00b", "日本"]
 MARKERS = ((True, True), (False, True), (True, False), (False, False))
 PARAMS: dict[str, dict] = {
     "mkn": {"discount_fallback": (0.5, 1, 1.5)},
@@ -54,12 +65,13 @@ def assert_same_as_numpy(lm: NgramModel, probe: list[list[str]]) -> None:
 @pytest.mark.parametrize("order", [1, 2, 3, 5])
 def test_kernel_is_bit_identical_to_numpy_path(smoothing, order, tmp_path):
     rng = random.Random(order * 31 + len(smoothing))
-    sents = corpus(rng, 60, WORDS[:4], 9)
+    sents = corpus(rng, 60, WORDS[:4] + ["é", "日本"], 9)  # (save cannot write "\ud800")
     lm = train([s for s in sents if s], order=order, smoothing=smoothing,
                **PARAMS.get(smoothing, {}))
     lm.save(tmp_path / "m")
     mapped = NgramModel.load(tmp_path / "m")
-    probe = corpus(rng, 40, WORDS + ["qq", "<unk>", "<s>"], 12) + [[]]
+    probe = corpus(rng, 40, WORDS + ODD + ["qq", "<unk>", "<s>"], 12) + [[]]
+    probe[3] = probe[3] + [7]  # type: ignore[list-item]  # not a string: <unk> via the dict
     for model in (lm, mapped):
         assert_same_as_numpy(model, probe)
 
@@ -185,6 +197,20 @@ def test_table_that_does_not_fit_is_an_error(lm4, tmp_path):
     np.save(d / "probe3.npy", np.zeros(7, dtype=np.uint32))
     with pytest.raises(ValueError, match="probe3.npy"):
         NgramModel.load(d)
+
+
+def test_vocabulary_table_maps_as_the_dict():
+    words = ["<unk>", "<s>", "</s>", "a", "é", "\ud800", "a", "", "two words", "日本"]
+    index = {w: i for i, w in enumerate(words)}  # "a": its last id, as NgramModel._index
+    blob, offsets, slots = wordids.build(words)
+    rb = probing.row_bits(len(words))
+    for tok in [*words, "b", "aa", "日", "\udfff", "two"]:
+        text = tok.encode("utf-8", "surrogatepass")
+        got = wordids.lookup(text, 0, len(text), blob, offsets, slots, rb, 0)
+        assert got == index.get(tok, 0), tok
+    assert wordids.encode(["a", "b"], 2) == b"a\x00b"
+    assert wordids.encode([], 0) == b"" and wordids.encode([""], 1) == b""
+    assert wordids.encode(["a\x00"], 1) is None and wordids.encode(["a", 3], 2) is None
 
 
 def test_strings_are_not_token_lists(lm4):
