@@ -516,6 +516,23 @@ class NgramModel:
             probe=probe,
         ).prepare()
 
+    @staticmethod
+    def write_tables(directory: str | Path) -> None:
+        """Add the hash tables to a model folder written without them (the bounded build
+        writes the arrays itself), each filled through a file mapping from the mapped keys:
+        RAM stays bounded by the page cache. ``load`` then maps them instead of building them
+        in memory."""
+        d = Path(directory)
+        header = json.loads((d / HEADER).read_text("utf-8"))
+        N, V = int(header["order"]), int(header["vocab_size"])
+        keys: list[np.ndarray | None] = [None] + [
+            np.load(d / f"keys{o}.npy", mmap_mode="r") for o in range(2, N + 1)
+        ]
+        for o in range(2, N + 1):
+            probing.build_file(keys, o, V, d / f"probe{o}.npy")
+        header["probe"] = probing.LAYOUT
+        (d / HEADER).write_text(json.dumps(header, indent=2, default=_jsonable), "utf-8")
+
     def to_arpa(self, path: str | Path, *, lossy: bool = False) -> None:
         """Write an ARPA file (``.gz`` compressed when the name says so).
 

@@ -192,6 +192,21 @@ def test_model_saved_without_tables_still_loads(lm4, tmp_path):
         [r.to_dict() for r in lm4.score_batch(probe, per_token=True)]
 
 
+def test_write_tables_completes_a_folder_saved_without_them(lm4, tmp_path):
+    d = lm4.save(tmp_path / "m")
+    files = {o: (d / f"probe{o}.npy").read_bytes() for o in (2, 3, 4)}
+    header = json.loads((d / "header.json").read_text())
+    del header["probe"]
+    (d / "header.json").write_text(json.dumps(header))
+    for o in (2, 3, 4):
+        (d / f"probe{o}.npy").unlink()
+    NgramModel.write_tables(d)
+    assert {o: (d / f"probe{o}.npy").read_bytes() for o in (2, 3, 4)} == files
+    lm = NgramModel.load(d)
+    assert all(isinstance(t.base, np.memmap) for t in lm.probe[1:])
+    assert lm.score(["a", "zz"]).to_dict() == lm4.score(["a", "zz"]).to_dict()
+
+
 def test_table_that_does_not_fit_is_an_error(lm4, tmp_path):
     d = lm4.save(tmp_path / "m")
     np.save(d / "probe3.npy", np.zeros(7, dtype=np.uint32))
