@@ -21,6 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from nlpsvc.artifacts import CURRENT, ArtifactError, load_current
@@ -28,9 +29,10 @@ from nlpsvc.config import to_dataclass
 from nlpsvc.lstm.config import LstmConfig
 from nlpsvc.lstm.data import BpttBatches, build_vocab, stream_ids
 from nlpsvc.lstm.lm import LstmLM
-from nlpsvc.lstm.mix import MixModel, token_arrays, tune_lambda
+from nlpsvc.lstm.mix import interpolate, tune_lambda
 from nlpsvc.lstm.model import LSTMNet
 from nlpsvc.lstm.train import fit, plot_curves
+from nlpsvc.ngram.vocab import UNK_ID
 from pipelines.base import Pipeline, Result, TrainContext
 
 log = logging.getLogger(__name__)
@@ -43,9 +45,21 @@ def _fingerprint(corpus_sha: str, cfg: LstmConfig, text: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _figures(ev: dict[str, Any], split: str) -> dict[str, Any]:
-    return {f"{split}_{k}": round(v, 4) if isinstance(v, float) else v
-            for k, v in ev.items() if k in ("perplexity", "tokens", "oov", "log10_prob")}
+def held_out_scores(lm: LstmLM, sentences: list[list[str]]) -> tuple[np.ndarray, int]:
+    """Every token's log10 p (words and ``</s>``, sentence by sentence) and the OOV count."""
+    ids = lm.encode(sentences)
+    oov = sum(1 for s in ids for i in s if i == UNK_ID)
+    return np.concatenate(lm.token_log10(ids)), oov
+
+
+def _perplexity(lp: np.ndarray) -> float:
+    return round(float(10.0 ** (-lp.sum() / lp.size)), 4)
+
+
+def _figures(lp: np.ndarray, oov: int, split: str) -> dict[str, Any]:
+    """The n-gram pipeline's held-out keys (``NgramModel.evaluate``'s conventions)."""
+    return {f"{split}_perplexity": _perplexity(lp), f"{split}_tokens": int(lp.size),
+            f"{split}_oov": oov, f"{split}_log10_prob": round(float(lp.sum()), 4)}
 
 
 class LstmPipeline(Pipeline):
@@ -61,8 +75,17 @@ class LstmPipeline(Pipeline):
         self.config(ctx)
 
     def run(self, ctx: TrainContext) -> Result:
-        started = time.perf_counter()
         cfg = self.config(ctx)
+        before = torch.get_num_threads()
+        if cfg.threads > 0:  # training and the held-out scoring after it
+            torch.set_num_threads(cfg.threads)
+        try:
+            return self._run(ctx, cfg)
+        finally:
+            torch.set_num_threads(before)
+
+    def _run(self, ctx: TrainContext, cfg: LstmConfig) -> Result:
+        started = time.perf_counter()
         corpus = ctx.corpus
         split = {s: [list(t) for t in corpus.sentences(s)] for s in ("train", "valid", "test")}
         if not split["train"]:
@@ -90,9 +113,10 @@ class LstmPipeline(Pipeline):
         fitted = fit(lm, batches, split["valid"], cfg, workdir, progress=ctx.progress)
 
         metrics: dict[str, Any] = {}
-        for s in ("valid", "test"):
-            if split[s]:
-                metrics.update(_figures(lm.evaluate(split[s]), s))
+        # each held-out split scored once; the figures and the mix come from these arrays
+        scores = {s: held_out_scores(lm, split[s]) for s in ("valid", "test") if split[s]}
+        for s, (lp, oov) in scores.items():
+            metrics.update(_figures(lp, oov, s))
         main = "valid"  # as the n-gram pipeline, so the two summary figures compare
         metrics.update(perplexity=metrics[f"{main}_perplexity"], held_out_split=main,
                        best_epoch=fitted.best_epoch, stopped=fitted.stopped,
@@ -103,7 +127,7 @@ class LstmPipeline(Pipeline):
                 if split[s]:
                     run = lm.evaluate_running(split[s])
                     metrics[f"{s}_perplexity_carry_state"] = round(run["perplexity"], 4)
-        mix = self.tune_mix(ctx, lm, split, main) if cfg.mix else None
+        mix = self.tune_mix(ctx, split, scores, main) if cfg.mix else None
         if mix:
             metrics.update({k: v for k, v in mix.items() if k.startswith("mix_")})
 
@@ -126,8 +150,8 @@ class LstmPipeline(Pipeline):
         return res
 
     @staticmethod
-    def tune_mix(ctx: TrainContext, lm: LstmLM, split: dict[str, list[list[str]]],
-                 main: str) -> dict[str, Any] | None:
+    def tune_mix(ctx: TrainContext, split: dict[str, list[list[str]]],
+                 scores: dict[str, tuple[np.ndarray, int]], main: str) -> dict[str, Any] | None:
         """λ on validation with the corpus's published n-gram model, and the mix's figures;
         None when there is no such model (or it was trained on other data or text settings)."""
         from nlpsvc import ngram
@@ -149,12 +173,12 @@ class LstmPipeline(Pipeline):
         ng = ngram.load_artifact(art)
         if not getattr(ng, "proper", True):
             return None
-        lam = tune_lambda(*token_arrays(lm, ng, split["valid"]))
+        ng_lp = {s: np.array([t.log10_prob for r in ng.score_batch(split[s], per_token=True)
+                              for t in r.per_token]) for s in scores}
+        lam = tune_lambda(scores["valid"][0], ng_lp["valid"])
         out: dict[str, Any] = {"lambda": lam, "tuned_on": "valid", "ngram_version": art.version}
-        mixed = MixModel(lm, ng, lam)
-        for s in ("valid", "test"):
-            if split[s]:
-                out[f"mix_{s}_perplexity"] = round(mixed.evaluate(split[s])["perplexity"], 4)
-                out[f"ngram_{s}_perplexity"] = round(ng.evaluate(split[s])["perplexity"], 4)
+        for s, (lp, _) in scores.items():
+            out[f"mix_{s}_perplexity"] = _perplexity(interpolate(lp, ng_lp[s], lam))
+            out[f"ngram_{s}_perplexity"] = _perplexity(ng_lp[s])
         out["mix_perplexity"] = out[f"mix_{main}_perplexity"]
         return out

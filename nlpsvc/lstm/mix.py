@@ -111,13 +111,3 @@ class MixModel:
         return {"perplexity": 10.0 ** (-total / tokens), "log10_prob": total, "tokens": tokens,
                 "oov": oov, "sentences": sents, "lambda": self.lam}
 
-
-def token_arrays(lstm: Any, ngram: Any,
-                 sentences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
-    """Every token's log10 p under each model, flattened in the same order (for tuning λ)."""
-    a = lstm.token_log10(lstm.encode(sentences))
-    b = [np.array([t.log10_prob for t in r.per_token])
-         for r in ngram.score_batch(list(sentences), per_token=True)]
-    if not a:
-        return np.zeros(0), np.zeros(0)
-    return np.concatenate(a), np.concatenate(b)
