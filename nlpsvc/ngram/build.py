@@ -21,7 +21,7 @@ from nlpsvc.ngram.counts import resolve_vocab
 from nlpsvc.ngram.estimators.bounded_mkn import estimate_mkn
 from nlpsvc.ngram.estimators.kneser_ney import _fallback
 from nlpsvc.ngram.extcount import count_all
-from nlpsvc.ngram.memory import DEFAULT_MEMORY, parse_memory
+from nlpsvc.ngram.memory import DEFAULT_MEMORY, parse_memory, release_memory
 from nlpsvc.ngram.model import FORMAT, FORMAT_VERSION, HEADER, _json_float, _jsonable
 from nlpsvc.ngram.progress import Stage
 from nlpsvc.ngram.spill import TempArea, spill_errors
@@ -73,6 +73,8 @@ def build_mkn(
             write_folder_meta(folder, list(counts.vocab.words), order, sizes, smoothing="mkn",
                               proper=True, missing_backoff=0.0, params=params)
             stage.update(sum(sizes))
+    del counts
+    release_memory()  # the caller maps the model next: hand the build's heap back first
     return folder
 
 

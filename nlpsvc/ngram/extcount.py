@@ -62,11 +62,13 @@ class _Encoder(_ChunkCounter):
                  ids: DiskArray, rem: DiskArray, stage: Stage) -> None:
         super().__init__(order, vocab, bos, eos, ENCODE_CHUNK)
         self.ids_file, self.rem_file, self.stage = ids, rem, stage
+        self.reported = 0
 
     def _consume(self, ids: np.ndarray, rem: np.ndarray, V: int) -> None:
         self.ids_file.append(ids.astype(np.int32))
         self.rem_file.append(np.minimum(rem, REM_CAP).astype(np.uint8))
-        self.stage.update(ids.size)
+        self.stage.update(self.tokens - self.reported)  # word tokens, as lmplz counts them
+        self.reported = self.tokens
 
 
 def encode(sentences: Iterable[Sequence[str]], order: int, vocab: Vocabulary | None, bos: bool,

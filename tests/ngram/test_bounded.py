@@ -254,3 +254,86 @@ def test_one_log_line_per_stage(corpus: list[list[str]], tmp_path: Path,
     stages = [line.split(":")[1].strip() for line in lines]
     assert stages == ["count", "adjust", "estimate", "write"]
     assert "tokens" in lines[0] and "/s" in lines[0]
+
+
+# ---------------------------------------------------------------- the pipeline (nlpsvc train)
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory, corpus: list[list[str]]) -> Path:
+    folder = tmp_path_factory.mktemp("corpus") / "zipf"
+    folder.mkdir()
+    (folder / "text.txt").write_text("\n".join(" ".join(s) for s in corpus) + "\n", "utf-8")
+    (folder / "corpus.toml").write_text('name = "zipf"\n[text]\ntokenizer = "whitespace"\n',
+                                        "utf-8")
+    return folder
+
+
+def _train_cli(corpus_dir: Path, out: Path, *sets: str) -> int:
+    from nlpsvc.cli import main as cli
+
+    args = ["train", str(corpus_dir), "--only", "ngram", "--out", str(out), "-q",
+            "--set", "ngram.order=3"]
+    for s in sets:
+        args += ["--set", s]
+    return cli(args)
+
+
+def test_cli_budget_spills_and_publishes_the_same_model(corpus_dir: Path, tmp_path: Path) -> None:
+    from nlpsvc.artifacts import load_current
+
+    temp = tmp_path / "spill"
+    temp.mkdir()
+    assert _train_cli(corpus_dir, tmp_path / "a", "ngram.memory=64K",
+                      f"ngram.temp_dir={json_str(temp)}") == 0
+    assert _train_cli(corpus_dir, tmp_path / "b", "ngram.smoothing=mkn",
+                      "ngram.prune=[0,0,0]") == 0  # pruning: the in-memory path
+    a = load_current(tmp_path / "a" / "zipf" / "ngram")
+    b = load_current(tmp_path / "b" / "zipf" / "ngram")
+    assert a.manifest["config"]["ngram"]["memory"] == "64K"
+    assert a.manifest["metrics"]["perplexity"] == b.manifest["metrics"]["perplexity"]
+    for f in sorted((b.path / "model").iterdir()):
+        assert (a.path / "model" / f.name).read_bytes() == f.read_bytes(), f.name
+    assert no_temp_left(temp)
+
+
+def json_str(path: Path) -> str:
+    return '"' + str(path) + '"'
+
+
+@pytest.mark.parametrize("setting,message", [
+    ("ngram.memory=10K", "ngram.memory='10K' is too small"),
+    ("ngram.memory=lots", "ngram.memory must be a size"),
+    ("ngram.discount_fallback=[0.5,1.0]", "ngram.discount_fallback for mkn is [D1, D2, D3+]"),
+])
+def test_cli_rejects_bad_settings(corpus_dir: Path, tmp_path: Path, setting: str, message: str,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert _train_cli(corpus_dir, tmp_path / "m", setting) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_cli_unwritable_temp_dir_publishes_nothing(corpus_dir: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from nlpsvc.artifacts import load_current
+
+    out = tmp_path / "m"
+    assert _train_cli(corpus_dir, out) == 0
+    before = load_current(out / "zipf" / "ngram").path
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    assert _train_cli(corpus_dir, out, f"ngram.temp_dir={json_str(blocker)}") == 1
+    assert "ngram.temp_dir" in capsys.readouterr().err
+    assert load_current(out / "zipf" / "ngram").path == before  # the previous one still serves
+
+
+def test_cli_discount_fallback_as_the_error_spells_it(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    (folder / "train.txt").write_text("a b c\n", "utf-8")
+    (folder / "corpus.toml").write_text('name = "tiny"\n', "utf-8")
+    assert _train_cli(folder, tmp_path / "m") == 1
+    err = capsys.readouterr().err
+    hint = err[err.index("--set ") + len("--set "):].split()[0]
+    assert hint == "ngram.discount_fallback=[0.5,1.0,1.5]"
+    assert _train_cli(folder, tmp_path / "m", hint) == 0
