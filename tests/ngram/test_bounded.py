@@ -337,3 +337,32 @@ def test_cli_discount_fallback_as_the_error_spells_it(tmp_path: Path,
     hint = err[err.index("--set ") + len("--set "):].split()[0]
     assert hint == "ngram.discount_fallback=[0.5,1.0,1.5]"
     assert _train_cli(folder, tmp_path / "m", hint) == 0
+
+
+def test_killed_build_leaves_a_folder_the_next_build_removes(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    script = (
+        "import sys, time\n"
+        "from nlpsvc.ngram import train\n"
+        "def gen():\n"
+        "    for i in range(100000):\n"
+        "        if i == 5000:\n"
+        "            print('spilling', flush=True)\n"
+        "            time.sleep(60)\n"
+        "        yield ['a', 'b', str(i % 97)]\n"
+        f"train(gen(), 3, memory='64K', temp_dir={str(tmp_path)!r})\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "spilling"
+        left = list(tmp_path.glob(f"{PREFIX}{proc.pid}-*"))
+        assert left and any(left[0].iterdir())  # its temp files exist
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    time.sleep(0.05)
+    assert list(tmp_path.glob(f"{PREFIX}{proc.pid}-*"))  # a kill cleans nothing up ...
+    train([["a", "b"], ["b", "a"]] * 3, 2, temp_dir=tmp_path, discount_fallback=(0.5, 1, 1.5))
+    assert no_temp_left(tmp_path)  # ... the next build does
