@@ -296,6 +296,8 @@ class NgramModel:
                      for s in sentences]
         if not sentences:
             return []
+        if len(sentences) == 1 and not per_token:  # a /score request: score's leaner path
+            return [self.score(sentences[0], bos, eos)]
         lens = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
         scored = self._score_lists(sentences, lens, bos, eos, per_token)
         return self._finish(sentences, lens, scored, per_token, eos)
