@@ -93,7 +93,10 @@ OPENAPI_PATHS = {
                         "text": {"type": "string", "maxLength": 10000},
                         "texts": {"type": "array", "maxItems": 1000,
                                   "items": {"type": "string", "maxLength": 10000}},
-                        "kind": {"type": "string", "enum": list(LM_KINDS), "default": "ngram"},
+                        "kind": {"type": "string", "enum": list(LM_KINDS), "default": "ngram",
+                                 "description": "mix: the set's lstm and ngram models "
+                                                "interpolated per token (503 unless both are "
+                                                "loaded)"},
                         "per_token": {"type": "boolean", "default": False},
                         "model": {"type": "string", "description": "model set (corpus) name"},
                     },
