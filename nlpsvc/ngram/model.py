@@ -22,6 +22,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
@@ -91,9 +92,11 @@ class NgramModel:
         smoothing: str = "",
         params: dict[str, Any] | None = None,
         probe: list[np.ndarray | None] | None = None,
+        vocab_table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> None:
-        """``probe``: the hash tables per order (``probe[0]`` None), e.g. mapped by ``load``;
-        tables not given are built in memory on first use."""
+        """``probe``: the hash tables per order (``probe[0]`` None), ``vocab_table``: the
+        vocabulary's (``wordids.build``), e.g. mapped by ``load``; tables not given are built
+        in memory on first use."""
         if list(words[:3]) != list(SPECIALS):
             raise ValueError(f"vocabulary must start with {SPECIALS}, got {words[:3]}")
         self.words = list(words)
@@ -105,9 +108,9 @@ class NgramModel:
         self.proper = bool(proper)
         self.smoothing = smoothing
         self.params = dict(params or {})
-        self._index = {w: i for i, w in enumerate(self.words)}
         self._vocab: Vocabulary | None = None
         self.probe: list[np.ndarray | None] = [_plain(t) for t in probe] if probe else []
+        self.vocab_table = tuple(map(_plain, vocab_table)) if vocab_table else None
         # the kernel's descriptor of the arrays, and the views it points into (kept alive)
         self._desc: np.ndarray | None = None
         self._hold: list[np.ndarray] = []
@@ -199,6 +202,12 @@ class NgramModel:
         )
 
     # ---------------------------------------------------------------- scoring core
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        """word -> id, built on first use: the kernel maps tokens itself (``wordids``), so a
+        server worker that only scores never holds this dict."""
+        return {w: i for i, w in enumerate(self.words)}
+
     def _ids(self, tokens: Iterable[str], n: int) -> np.ndarray:
         return np.fromiter(
             map(self._index.get, tokens, repeat(UNK_ID)), dtype=np.int64, count=n
@@ -207,9 +216,12 @@ class NgramModel:
     def prepare(self) -> NgramModel:
         """Build the missing hash tables and load the compiled kernels now, not on the first
         request (``load`` calls it: a server worker answers its first query at full speed)."""
+        desc = self._kernel_desc()
         self._score_lists([["a"]], np.ones(1, dtype=np.int64), True, True, False)
-        self._score_lists([[1]], np.ones(1, dtype=np.int64), True, True, False)  # dict path
-        kernel.score_text_one(b"a", 1, True, True, self._kernel_desc())
+        kernel.score_text_one(b"a", 1, True, True, desc)
+        kernel.score_sentences(_NO_I64, np.zeros(1, dtype=np.int64), True, True, desc,
+                               np.zeros(1), np.zeros(1, dtype=np.int64), False, _NO_F64,
+                               _NO_I64, _NO_BOOL)  # the dict path (tokens text cannot carry)
         return self
 
     def _kernel_desc(self) -> np.ndarray:
@@ -220,8 +232,10 @@ class NgramModel:
                 if probe[o - 1] is None:
                     probe[o - 1] = probing.build(self.keys, o, self.V)
             self.probe = probe
+            if self.vocab_table is None:
+                self.vocab_table = wordids.build(self.words)
             desc, hold = kernel.describe(self.V, self.keys, probe, self.lp, self.bo,
-                                         self.missing_backoff, wordids.build(self.words))
+                                         self.missing_backoff, self.vocab_table)
             self._hold = hold
             self._desc = desc
         return self._desc
@@ -450,6 +464,7 @@ class NgramModel:
             if o < self.order:
                 np.save(d / f"backoff{o}.npy", np.ascontiguousarray(self.bo[o - 1]))
         (d / "vocab.json").write_text(json.dumps(self.words, ensure_ascii=False), "utf-8")
+        _save_vocab_table(d, self.vocab_table or wordids.build(self.words))
         header = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -461,6 +476,7 @@ class NgramModel:
             "missing_backoff": _json_float(self.missing_backoff),
             "params": self.params,
             "probe": probing.LAYOUT,  # probe<o>.npy: hash tables (absent: built on load)
+            "vocab_probe": wordids.LAYOUT,  # vocab_*.npy: the tokens' table (idem)
         }
         (d / HEADER).write_text(json.dumps(header, indent=2, default=_jsonable), "utf-8")
         return d
@@ -506,6 +522,12 @@ class NgramModel:
             for o in range(2, N + 1):
                 if not probing.valid(probe[o - 1], keys[o - 1].shape[0]):  # type: ignore[arg-type]
                     raise ValueError(f"{d}: probe{o}.npy does not fit the order-{o} keys")
+        vocab_table = None
+        if header.get("vocab_probe") == wordids.LAYOUT:
+            blob, offsets, slots = (np.load(d / f, mmap_mode=mode) for f in wordids.FILES)
+            if not wordids.valid(blob, offsets, slots, len(words)):
+                raise ValueError(f"{d}: {', '.join(wordids.FILES)} do not fit the vocabulary")
+            vocab_table = (blob, offsets, slots)
         return cls(
             words,
             keys,
@@ -516,6 +538,7 @@ class NgramModel:
             smoothing=header.get("smoothing", ""),
             params=header.get("params") or {},
             probe=probe,
+            vocab_table=vocab_table,
         ).prepare()
 
     @staticmethod
@@ -532,7 +555,9 @@ class NgramModel:
         ]
         for o in range(2, N + 1):
             probing.build_file(keys, o, V, d / f"probe{o}.npy")
+        _save_vocab_table(d, wordids.build(json.loads((d / "vocab.json").read_text("utf-8"))))
         header["probe"] = probing.LAYOUT
+        header["vocab_probe"] = wordids.LAYOUT
         (d / HEADER).write_text(json.dumps(header, indent=2, default=_jsonable), "utf-8")
 
     def to_arpa(self, path: str | Path, *, lossy: bool = False) -> None:
@@ -551,6 +576,11 @@ class NgramModel:
         from nlpsvc.ngram.arpa import read_arpa
 
         return cls.from_tables(read_arpa(path))
+
+
+def _save_vocab_table(d: Path, table: tuple[np.ndarray, ...]) -> None:
+    for name, a in zip(wordids.FILES, table, strict=True):
+        np.save(d / name, np.ascontiguousarray(a))
 
 
 def _tokens(s: Iterable[str]) -> list[str]:

@@ -12,8 +12,8 @@ are left to the dict by the caller: ``encode`` returns None.
 
 Table layout: the words' bytes back to back (``blob``) with ``offsets`` (V + 1), and uint32
 ``slots`` as ``nlpsvc.ngram.probing`` (row = word id, fingerprint, 2/3 full), keyed by
-``text_hash`` of the bytes. Built in memory when the model's kernel is first set up (a few ms
-per 100K words).
+``text_hash`` of the bytes. Saved beside the model (``FILES``, mapped on load); built in
+memory for a model that has none.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ import numpy as np
 from nlpsvc.ngram.probing import home, row_bits, table_size, tag
 
 SEP = "\x00"
+LAYOUT = "fnv1a-linear-1.5-uint32fp"  # header.json's vocab_probe; a mismatch means rebuild
+FILES = ("vocab_bytes.npy", "vocab_offsets.npy", "vocab_probe.npy")  # build()'s arrays
 _FNV_OFFSET, _FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
 _U29, _U32 = np.uint64(29), np.uint64(32)
 _M = np.uint64(0xBF58476D1CE4E5B9)
@@ -83,13 +85,27 @@ def _fill(blob: np.ndarray, offsets: np.ndarray, slots: np.ndarray, rb: int) -> 
 
 def build(words: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``blob``, ``offsets`` and ``slots`` of the vocabulary ``words`` (ids = positions)."""
-    encoded = [w.encode("utf-8", "surrogatepass") for w in words]
     offsets = np.zeros(len(words) + 1, dtype=np.int64)
-    np.cumsum([len(e) for e in encoded], out=offsets[1:])
-    blob = np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()
+    joined = np.frombuffer(SEP.join(words).encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    seps = np.flatnonzero(joined == 0)
+    if seps.size == len(words) - 1:  # one encode for the lot; NUL marks the word ends
+        blob = joined[joined != 0]
+        offsets[1:-1] = seps - np.arange(seps.size)
+        offsets[-1] = blob.size
+    else:  # a word holds NUL: one by one
+        encoded = [w.encode("utf-8", "surrogatepass") for w in words]
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        blob = np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()
     slots = np.zeros(table_size(len(words)), dtype=np.uint32)
     _fill(blob, offsets, slots, row_bits(len(words)))
     return blob, offsets, slots
+
+
+def valid(blob: np.ndarray, offsets: np.ndarray, slots: np.ndarray, V: int) -> bool:
+    """Whether mapped arrays have the shapes and types of ``build``'s for V words."""
+    return (blob.dtype == np.uint8 and offsets.dtype == np.int64 and slots.dtype == np.uint32
+            and offsets.shape == (V + 1,) and slots.shape == (table_size(V),)
+            and blob.ndim == 1 and int(offsets[-1]) == blob.shape[0])
 
 
 @numba.njit(inline="always")

@@ -167,8 +167,10 @@ def test_saved_tables_are_mapped_and_in_the_manifest(lm4, tmp_path):
         lm4.save(w.dir / MODEL_DIR)
     art = verify(w.version_dir)
     files = json.loads((w.version_dir / "manifest.json").read_text())["files"]
-    assert {f"{MODEL_DIR}/probe{o}.npy" for o in (2, 3, 4)} <= set(files)
+    tables = [f"probe{o}.npy" for o in (2, 3, 4)] + list(wordids.FILES)
+    assert {f"{MODEL_DIR}/{f}" for f in tables} <= set(files)
     lm = load_artifact(art)
+    assert all(isinstance(t.base, np.memmap) for t in lm.vocab_table or ())
     for o in (2, 3, 4):
         table = lm.probe[o - 1]
         assert type(table) is np.ndarray and isinstance(table.base, np.memmap)
@@ -176,15 +178,22 @@ def test_saved_tables_are_mapped_and_in_the_manifest(lm4, tmp_path):
         assert np.array_equal(table, probing.build(lm4.keys, o, lm4.V))
     s = ["a", "b", "zz", "c"]
     assert lm.score(s, per_token=True).to_dict() == lm4.score(s, per_token=True).to_dict()
+    assert lm.score_batch([s, s])[1].to_dict() == lm4.score(s).to_dict()
+    assert "_index" not in vars(lm)  # the word -> id dict is never built to score text
+
+
+def drop_tables(d) -> None:
+    """Make ``d`` a folder as saved before the tables existed."""
+    header = json.loads((d / "header.json").read_text())
+    del header["probe"], header["vocab_probe"]
+    (d / "header.json").write_text(json.dumps(header))
+    for f in [f"probe{o}.npy" for o in range(2, header["order"] + 1)] + list(wordids.FILES):
+        (d / f).unlink()
 
 
 def test_model_saved_without_tables_still_loads(lm4, tmp_path):
     d = lm4.save(tmp_path / "m")
-    header = json.loads((d / "header.json").read_text())
-    del header["probe"]  # as written before the tables existed
-    (d / "header.json").write_text(json.dumps(header))
-    for o in (2, 3, 4):
-        (d / f"probe{o}.npy").unlink()
+    drop_tables(d)
     lm = NgramModel.load(d)
     assert all(isinstance(t, np.ndarray) and t.flags.writeable for t in lm.probe[1:])
     probe = corpus(random.Random(0), 30, WORDS + ["zz"], 10)
@@ -194,14 +203,11 @@ def test_model_saved_without_tables_still_loads(lm4, tmp_path):
 
 def test_write_tables_completes_a_folder_saved_without_them(lm4, tmp_path):
     d = lm4.save(tmp_path / "m")
-    files = {o: (d / f"probe{o}.npy").read_bytes() for o in (2, 3, 4)}
-    header = json.loads((d / "header.json").read_text())
-    del header["probe"]
-    (d / "header.json").write_text(json.dumps(header))
-    for o in (2, 3, 4):
-        (d / f"probe{o}.npy").unlink()
+    names = [f"probe{o}.npy" for o in (2, 3, 4)] + list(wordids.FILES)
+    files = {f: (d / f).read_bytes() for f in names}
+    drop_tables(d)
     NgramModel.write_tables(d)
-    assert {o: (d / f"probe{o}.npy").read_bytes() for o in (2, 3, 4)} == files
+    assert {f: (d / f).read_bytes() for f in names} == files
     lm = NgramModel.load(d)
     assert all(isinstance(t.base, np.memmap) for t in lm.probe[1:])
     assert lm.score(["a", "zz"]).to_dict() == lm4.score(["a", "zz"]).to_dict()
@@ -214,12 +220,15 @@ def test_table_that_does_not_fit_is_an_error(lm4, tmp_path):
         NgramModel.load(d)
 
 
-def test_vocabulary_table_maps_as_the_dict():
+@pytest.mark.parametrize("nul", [False, True])  # a word holding NUL: the one-by-one build
+def test_vocabulary_table_maps_as_the_dict(nul):
     words = ["<unk>", "<s>", "</s>", "a", "é", "\ud800", "a", "", "two words", "日本"]
+    words += ["x\x00y"] * nul
     index = {w: i for i, w in enumerate(words)}  # "a": its last id, as NgramModel._index
     blob, offsets, slots = wordids.build(words)
+    assert wordids.valid(blob, offsets, slots, len(words))
     rb = probing.row_bits(len(words))
-    for tok in [*words, "b", "aa", "日", "\udfff", "two"]:
+    for tok in [*words, "b", "aa", "日", "\udfff", "two", "x"]:
         text = tok.encode("utf-8", "surrogatepass")
         got = wordids.lookup(text, 0, len(text), blob, offsets, slots, rb, 0)
         assert got == index.get(tok, 0), tok
