@@ -34,12 +34,13 @@ ROOT = Path(__file__).resolve().parent.parent
 PTB = ROOT.parent / "shared" / "data" / "ptb"
 KN5_ARPA = ROOT.parent / "shared" / "reference" / "kenlm" / "ptb.o5.arpa.gz"
 ADAPTIVE = {"softmax": "adaptive", "tie_weights": False, "cutoffs": [2000]}
+FULL = {"softmax": "full", "tie_weights": True}
 RUNS: dict[str, dict] = {
-    "small-full": {"epochs": 7, "max_minutes": 1.2},
+    "small-full": {**FULL, "epochs": 7, "max_minutes": 1.2},
     "small-adaptive": {**ADAPTIVE, "epochs": 15, "max_minutes": 1.5},
     "small-adaptive-dropout0.35": {**ADAPTIVE, "epochs": 15, "max_minutes": 1.5,
                                    "dropout_emb": 0.35, "dropout": 0.35, "dropout_out": 0.35},
-    "medium-full": {"embedding_dim": 650, "hidden_size": 650, "dropout_emb": 0.5,
+    "medium-full": {**FULL, "embedding_dim": 650, "hidden_size": 650, "dropout_emb": 0.5,
                     "dropout": 0.5, "dropout_out": 0.5, "lr": 1e-3, "bptt": 35, "epochs": 40,
                     "max_minutes": 3.0},
 }

@@ -1,8 +1,8 @@
 """The LSTM LM's settings: ``ModelConfig`` (stored with the weights) and ``LstmConfig`` (the
 ``[lstm]`` table of ``nlpsvc train``, ``--set lstm.KEY=VALUE``).
 
-Defaults are Zaremba et al.'s (2014) small configuration (2 x 200, BPTT 20, batch 20) with tied
-embeddings, light dropout and Adam: a model that trains on two CPU cores in minutes.
+Defaults are Zaremba et al.'s (2014) small configuration (2 x 200, BPTT 20, batch 20) with an
+adaptive softmax, light dropout and Adam: a model that trains on two CPU cores in minutes.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ class ModelConfig:
             raise ValueError(f"softmax {self.softmax!r} is not one of {', '.join(SOFTMAXES)}")
         if self.softmax == "adaptive":
             if self.tie_weights:
-                raise ValueError("tie_weights applies to the full softmax; set tie_weights = "
-                                 "false with softmax = 'adaptive'")
+                raise ValueError("tie_weights = true needs softmax = 'full' (the adaptive "
+                                 "softmax is untied; or set tie_weights = false)")
             c = self.cutoffs
             if not c or list(c) != sorted(set(c)) or c[0] < 4 or c[-1] >= self.vocab_size:
                 raise ValueError(f"cutoffs must increase within (3, vocab_size = "
@@ -74,8 +74,11 @@ class LstmConfig:
     dropout_emb: float = 0.2
     dropout: float = 0.2
     dropout_out: float = 0.2
-    tie_weights: bool = True
-    softmax: str = "full"  # or "adaptive" (with tie_weights = false and cutoffs)
+    # Adaptive softmax by default: this service trains and scores on CPUs, where it trains ~3x
+    # and scores 4-7x faster than the full softmax (README); so in a fixed budget it sees
+    # several times more text. softmax = "full" with tie_weights = true is the tied model.
+    tie_weights: bool = False
+    softmax: str = "adaptive"
     cutoffs: list[int] = field(default_factory=lambda: [2000])  # adaptive: cluster bounds
     div_value: float = 4.0
     min_count: int = 1  # rarer training words become <unk> (PTB is already unk-ified)

@@ -27,7 +27,7 @@ SENTENCES = [
 # seconds, not minutes: one layer of 32, short BPTT, one training thread
 TINY = dict(embedding_dim=32, hidden_size=32, num_layers=1, dropout_emb=0.0, dropout=0.0,
             dropout_out=0.0, bptt=8, batch_size=4, lr=0.02, clip=1.0, epochs=40, patience=40,
-            max_minutes=1.0, threads=1, seed=3)
+            max_minutes=1.0, threads=1, seed=3, softmax="full", tie_weights=True)
 
 
 @pytest.fixture(autouse=True)

@@ -69,8 +69,8 @@ def test_bad_config_values_fail_by_name() -> None:
                        ("bptt", 1)):
         with pytest.raises(ConfigError, match=r"\[lstm\]"):
             to_dataclass(LstmConfig, {key: value}, "lstm")
-    with pytest.raises(ConfigError, match="tie_weights = false"):
-        to_dataclass(LstmConfig, {"softmax": "adaptive"}, "lstm")
+    with pytest.raises(ConfigError, match="tie_weights = true needs softmax = 'full'"):
+        to_dataclass(LstmConfig, {"tie_weights": True}, "lstm")  # the default is adaptive
     with pytest.raises(ConfigError, match="cutoffs must increase"):
         to_dataclass(LstmConfig, {"softmax": "adaptive", "tie_weights": False,
                                   "cutoffs": [50, 20]}, "lstm")
