@@ -9,7 +9,8 @@ Why it is shaped this way: on a model larger than the CPU caches, time goes to D
 from the words alone, so the table slots of a position are prefetched ``AHEAD`` positions
 early, and each row found has its log prob and backoff prefetched as soon as it is found;
 the misses of many positions then overlap instead of stalling one after the other. Sentences
-of a batch are one stream of positions, so the lookahead runs across their boundaries.
+of a batch are one stream of positions, so the lookahead runs across their boundaries. The
+``score_text*`` entry points also map the tokens to ids (``wordids``): a request is one call.
 
 Rules (ARPA backoff, KenLM's ``full_scores``), the same float operations in the same order as
 the numpy path kept as the oracle in ``tests/ngram/numpy_oracle.py``, so every figure is the

@@ -237,6 +237,21 @@ def test_vocabulary_table_maps_as_the_dict(nul):
     assert wordids.encode(["a\x00"], 1) is None and wordids.encode(["a", 3], 2) is None
 
 
+def test_threads_share_a_model(lm4, tmp_path):
+    """The kernel runs without the GIL on shared read-only arrays: threads scoring one mapped
+    model at once get the serial results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lm = NgramModel.load(lm4.save(tmp_path / "m"))
+    probe = corpus(random.Random(9), 400, WORDS + ["zz"], 12)
+    want = [r.to_dict() for r in lm.score_batch(probe)]
+    chunks = [probe[i:i + 50] for i in range(0, len(probe), 50)]
+    with ThreadPoolExecutor(4) as pool:
+        got = [r.to_dict() for rs in pool.map(lm.score_batch, chunks) for r in rs]
+        single = list(pool.map(lambda s: lm.score(s).to_dict(), probe))
+    assert got == want and single == want
+
+
 def test_strings_are_not_token_lists(lm4):
     with pytest.raises(TypeError):
         lm4.score("a b")  # type: ignore[arg-type]
