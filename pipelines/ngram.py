@@ -7,6 +7,7 @@ the engine's compact numpy model in ``model/`` (memory-mapped by the service) an
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -149,8 +150,10 @@ class NgramPipeline(Pipeline):
             metrics = self._evaluate(model, corpus, ctx.progress)
 
             def write(dest: Path) -> None:
-                with Stage("write", sum(model.counts()), "n-grams", ctx.progress) as stage:
-                    model.save(dest / ngram.MODEL_DIR)
+                # The built folder is already the saved model (NgramModel.save's files): copy
+                # it file by file rather than re-save the mapped arrays through memory.
+                with Stage("publish", sum(model.counts()), "n-grams", ctx.progress) as stage:
+                    shutil.copytree(folder, dest / ngram.MODEL_DIR)
                     stage.update(sum(model.counts()))
                 if cfg.arpa:
                     model.to_arpa(dest / "model.arpa")

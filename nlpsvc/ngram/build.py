@@ -3,11 +3,13 @@
 Stages, each with its progress (``nlpsvc.ngram.progress``): count (``extcount``: ids to disk,
 sorted and spilled blocks per order, merged), adjust and estimate
 (``estimators.bounded_mkn``: blocked passes, arrays written straight into the folder), write
-(vocabulary, header). All temp files live in one ``TempArea`` under
+(vocabulary, header, then ``NgramModel.write_tables`` adds the query side's hash tables).
+All temp files live in one ``TempArea`` under
 ``ngram.temp_dir``, removed on success and on error.
 
-The folder holds ``NgramModel.save``'s arrays, byte for byte, written block by block, with the
-base header; ``NgramModel.load`` reads it and ``NgramModel.save`` writes the published folder.
+The folder is the one ``NgramModel.save`` writes, byte for byte (tested): the arrays written
+block by block, the base header here, the hash tables and their header entry by the query
+side's ``write_tables`` (the one writer of that part of the format).
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ from nlpsvc.ngram.estimators.bounded_mkn import estimate_mkn
 from nlpsvc.ngram.estimators.kneser_ney import _fallback
 from nlpsvc.ngram.extcount import count_all
 from nlpsvc.ngram.memory import DEFAULT_MEMORY, parse_memory, release_memory
-from nlpsvc.ngram.model import FORMAT, FORMAT_VERSION, HEADER, _json_float, _jsonable
+from nlpsvc.ngram.model import (
+    FORMAT,
+    FORMAT_VERSION,
+    HEADER,
+    NgramModel,
+    _json_float,
+    _jsonable,
+)
 from nlpsvc.ngram.progress import Stage
 from nlpsvc.ngram.spill import TempArea, spill_errors
 from nlpsvc.ngram.vocab import Vocabulary
@@ -72,6 +81,7 @@ def build_mkn(
         with Stage("write", sum(sizes), "n-grams", progress) as stage:
             write_folder_meta(folder, list(counts.vocab.words), order, sizes, smoothing="mkn",
                               proper=True, missing_backoff=0.0, params=params)
+            NgramModel.write_tables(folder)  # the query side's hash tables, through mappings
             stage.update(sum(sizes))
     del counts
     release_memory()  # the caller maps the model next: hand the build's heap back first
@@ -81,11 +91,9 @@ def build_mkn(
 def write_folder_meta(folder: Path, words: list[str], order: int, counts: list[int], *,
                       smoothing: str, proper: bool, missing_backoff: float,
                       params: dict[str, Any]) -> None:
-    """``vocab.json`` and ``header.json`` beside the arrays: a model folder of the query
-    side's base layout (no hash tables), which ``NgramModel.load`` reads (building its hash
-    tables on load). The published folder is then written by ``NgramModel.save`` - the one
-    writer of the full format - from the loaded model; a test checks that the result is
-    byte-identical to saving the in-memory model.
+    """``vocab.json`` and ``header.json`` beside the arrays: a model folder of the base
+    layout (no hash tables yet; ``NgramModel.write_tables`` adds them). Mirrors the first part
+    of ``NgramModel.save``; a test checks the finished folder byte for byte against it.
     """
     (folder / "vocab.json").write_text(json.dumps(words, ensure_ascii=False), "utf-8")
     header = {

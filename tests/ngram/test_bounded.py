@@ -366,3 +366,22 @@ def test_killed_build_leaves_a_folder_the_next_build_removes(tmp_path: Path) -> 
     assert list(tmp_path.glob(f"{PREFIX}{proc.pid}-*"))  # a kill cleans nothing up ...
     train([["a", "b"], ["b", "a"]] * 3, 2, temp_dir=tmp_path, discount_fallback=(0.5, 1, 1.5))
     assert no_temp_left(tmp_path)  # ... the next build does
+
+
+def test_cli_compressed_corpus_streams_to_the_same_model(corpus_dir: Path,
+                                                          tmp_path: Path) -> None:
+    import gzip
+
+    from nlpsvc.artifacts import load_current
+
+    gz = tmp_path / "gz"
+    gz.mkdir()
+    with gzip.open(gz / "text.txt.gz", "wb") as f:
+        f.write((corpus_dir / "text.txt").read_bytes())
+    (gz / "corpus.toml").write_bytes((corpus_dir / "corpus.toml").read_bytes())
+    assert _train_cli(corpus_dir, tmp_path / "a", "ngram.memory=64K") == 0
+    assert _train_cli(gz, tmp_path / "b", "ngram.memory=64K") == 0
+    a = load_current(tmp_path / "a" / "zipf" / "ngram").path / "model"
+    b = load_current(tmp_path / "b" / "zipf" / "ngram").path / "model"
+    for f in sorted(a.iterdir()):
+        assert (b / f.name).read_bytes() == f.read_bytes(), f.name
