@@ -19,6 +19,7 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 
@@ -167,6 +168,15 @@ def _check_sentence(toks: object) -> None:
         )
 
 
+class _GrowingIndex(dict):
+    """Word -> id, a new word getting the next id (``len``) on first lookup, so that mapping a
+    sentence is one ``map(index.__getitem__, tokens)`` in C; Python runs only for new words."""
+
+    def __missing__(self, word: str) -> int:
+        self[word] = i = len(self)
+        return i
+
+
 class _ChunkCounter:
     """Buffers ids of a chunk of sentences, counts the chunk, merges chunk tables."""
 
@@ -179,7 +189,7 @@ class _ChunkCounter:
         if vocab is not None:
             self.lookup = dict(vocab.index)
         else:
-            self.lookup = {UNK: UNK_ID, BOS: BOS_ID, EOS: EOS_ID}
+            self.lookup = _GrowingIndex({UNK: UNK_ID, BOS: BOS_ID, EOS: EOS_ID})
         if padded:  # literal sentence markers inside the text are dropped (ids < 0)
             self.lookup[BOS] = -1
             self.lookup[EOS] = -1
@@ -200,11 +210,9 @@ class _ChunkCounter:
         if self.bos:
             buf.append(BOS_ID)
         if self.fixed:
-            get = d.get
-            buf.extend([get(t, UNK_ID) for t in toks])
+            buf.extend(map(d.get, toks, repeat(UNK_ID)))
         else:
-            sd = d.setdefault
-            buf.extend([sd(t, len(d)) for t in toks])
+            buf.extend(map(d.__getitem__, toks))  # C-speed lookups; new words: __missing__
         if self.eos:
             buf.append(EOS_ID)
         self.lens.append(len(toks) + self.bos + self.eos)
