@@ -94,12 +94,21 @@ def _check_text(text: Any, where: str) -> Record:
 def read_records(path: str | Path, column: str | None = None) -> Iterator[Record]:
     """``(text, None)`` or ``(None, error)`` for every record of ``path``, in order."""
     path = Path(path)
-    fmt = _format_of(path)
+    return records_of_lines(_decoded_lines(path), _format_of(path), column, str(path))
+
+
+def records_of_lines(lines: Iterator[str], fmt: str, column: str | None, where: str,
+                     header: list[str] | None = None) -> Iterator[Record]:
+    """The records of decoded ``lines`` of format ``fmt`` (``txt``, ``jsonl``, ``csv``, ``tsv``).
+
+    ``header``: a CSV/TSV header read elsewhere, so that a slice of a file (a Dask partition)
+    parses as the whole file does; None reads it from the first line.
+    """
     if fmt == "txt":
-        for line in _decoded_lines(path):
+        for line in lines:
             yield _check_text(line.rstrip("\r\n"), "line")
     elif fmt == "jsonl":
-        for line in _decoded_lines(path):
+        for line in lines:
             try:
                 obj = json.loads(line)
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -110,20 +119,26 @@ def read_records(path: str | Path, column: str | None = None) -> Iterator[Record
                 continue
             yield _check_text(obj["text"], '"text"')
     else:
-        reader = csv.reader(_decoded_lines(path), delimiter="\t" if fmt == "tsv" else ",")
-        header = next(reader, None)
+        reader = csv.reader(lines, delimiter="\t" if fmt == "tsv" else ",")
+        if header is None:
+            header = next(reader, None)
         if header is None:
             return
-        name = column or "text"
-        if name not in header:
-            raise BatchError(f"{path}: no column {name!r} in the header ({', '.join(header)}); "
-                             "choose one with --column")
-        idx = header.index(name)
+        idx = column_index(header, column, where)
         for row in reader:
             if len(row) != len(header):
                 yield None, f"expected {len(header)} fields, found {len(row)}"
                 continue
-            yield _check_text(row[idx], f"column {name!r}")
+            yield _check_text(row[idx], f"column {header[idx]!r}")
+
+
+def column_index(header: list[str], column: str | None, where: str) -> int:
+    """Index of the text column in a CSV/TSV header, or the error naming the choices."""
+    name = column or "text"
+    if name not in header:
+        raise BatchError(f"{where}: no column {name!r} in the header ({', '.join(header)}); "
+                         "choose one with --column")
+    return header.index(name)
 
 
 # -- scoring (runs in the worker processes) -------------------------------------------------------
@@ -231,14 +246,21 @@ def score_file(
     per_token: bool = False,
     progress: bool = True,
     options: dict[str, Any] | None = None,
+    backend: str = "joblib",
+    scheduler: str | None = None,
+    partition_lines: int | None = None,
 ) -> dict[str, Any]:
     """Score every record of ``input`` into ``output`` (JSON lines); see the module docstring.
 
+    ``backend="dask"`` runs the partitions on a Dask cluster (``scheduler``, else a local one
+    with ``jobs`` workers; ``input`` may be an fsspec URL): ``nlpsvc.dask.score``.
     Returns ``{"lines", "errors", "seconds", "resumed_from"}``.
     """
     t0 = time.perf_counter()
     input_path, out = Path(input), Path(output)
-    if not input_path.is_file():
+    if backend not in ("joblib", "dask"):
+        raise BatchError(f"unknown backend {backend!r}; expected joblib or dask")
+    if backend == "joblib" and not input_path.is_file():
         raise BatchError(f"{input_path}: no such input file")
     if jobs < 1 or chunk_size < 1:
         raise BatchError("--jobs and --chunk-size must be at least 1")
@@ -250,6 +272,12 @@ def score_file(
     lock = out.with_name(out.name + ".lock")
     try:
         with exclusive(lock):
+            if backend == "dask":
+                from nlpsvc.dask.score import score_locked
+
+                return score_locked(spec, str(input), out, column, jobs, chunk_size, resume,
+                                    progress, t0, scheduler=scheduler,
+                                    partition_lines=partition_lines)
             return _score_locked(spec, input_path, out, column, jobs, chunk_size, resume,
                                  progress, t0)
     except LockHeld as e:

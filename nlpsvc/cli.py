@@ -181,14 +181,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     from nlpsvc.batch import BatchError, score_file
 
-    if args.backend == "dask":
-        raise CliError("--backend dask is not supported yet; use --jobs N (joblib processes)")
+    if args.scheduler and args.backend != "dask":
+        raise CliError("--scheduler needs --backend dask")
     try:
         stats = score_file(
             models=args.models, input=args.input, output=args.output, kind=args.kind,
             model=args.model, column=args.column, jobs=args.jobs, chunk_size=args.chunk_size,
             resume=args.resume, per_token=args.per_token, progress=not args.quiet,
             options=_classifier_options(args) if args.kind == "classifier" else None,
+            backend=args.backend, scheduler=args.scheduler, partition_lines=args.partition_lines,
         )
     except BatchError as e:
         raise CliError(str(e)) from e
@@ -393,14 +394,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", default="ngram", choices=("ngram", "lstm", "mix", "classifier"))
     p.add_argument("--model", metavar="NAME", help="model set name when DIR holds several")
     p.add_argument("--column", help="text column of a .csv/.tsv (default: 'text')")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (joblib)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="worker processes (joblib, or a local Dask cluster's workers)")
     p.add_argument("--chunk-size", type=int, default=2000, help="lines per work unit")
     p.add_argument("--per-token", action="store_true", help="include per-token log10 probs")
     p.add_argument("--top-k", type=int, default=1, help="labels per text (classifier)")
     p.add_argument("--variant", choices=("linear", "fasttext"), help="classifier variant")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    p.add_argument("--backend", choices=("joblib", "dask"), default="joblib")
-    p.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address")
+    p.add_argument("--backend", choices=("joblib", "dask"), default="joblib",
+                   help="dask: partitions on a Dask cluster (--scheduler, else a local one "
+                        "with --jobs workers); the input may then be an fsspec URL")
+    p.add_argument("--scheduler", metavar="ADDR",
+                   help="Dask scheduler address (tcp://HOST:8786) or scheduler file (.json)")
+    p.add_argument("--partition-lines", type=int, metavar="N",
+                   help="dask: records per partition (whole chunks; default 25 chunks)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_score)
 

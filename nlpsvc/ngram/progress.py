@@ -1,7 +1,9 @@
 """Per-stage progress of an n-gram build (count, adjust, estimate, write).
 
 On a terminal each stage is a tqdm bar in tokens (so tqdm shows tokens/s); otherwise (logs,
-CI, a service) each stage writes one log line when it ends, with its size, time and rate.
+CI, a service) each stage writes one line when it ends, with its size, time and rate: to the
+``nlpsvc.ngram`` logger, or to stderr when progress was asked for and that logger is quiet
+(``nlpsvc train`` without ``-v``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ class Stage:
     """One build stage; ``update(n)`` as items are done, used as a context manager."""
 
     def __init__(self, name: str, total: int | None, unit: str, enabled: bool) -> None:
-        self.name, self.total, self.unit = name, total, unit
+        self.name, self.total, self.unit, self.enabled = name, total, unit, enabled
         self.done = 0
         self.started = time.perf_counter()
         self.bar: Any = None
@@ -42,5 +44,9 @@ class Stage:
         if exc_type is None:
             secs = time.perf_counter() - self.started
             rate = self.done / secs if secs > 0 else 0.0
-            log.info("ngram: %s: %d %s in %.2f s (%.0f %s/s)", self.name, self.done, self.unit,
-                     secs, rate, self.unit)
+            line = (f"ngram: {self.name}: {self.done} {self.unit} in {secs:.2f} s "
+                    f"({rate:.0f} {self.unit}/s)")
+            if self.enabled and self.bar is None and not log.isEnabledFor(logging.INFO):
+                print(line, file=sys.stderr, flush=True)  # progress asked for, logs hidden
+            else:
+                log.info(line)

@@ -96,7 +96,7 @@ def test_csv_tsv_and_cli(models_root: Path, tmp_path: Path) -> None:
     assert cli(["score", "--models", str(models_root), "--input", str(tsv), "--output",
                 str(out), "--kind", "lstm", "-q"]) == 1  # no such model: one-line error
     assert cli(["score", "--models", str(models_root), "--input", str(tsv), "--output",
-                str(out), "--backend", "dask", "-q"]) == 1
+                str(out), "--scheduler", "tcp://127.0.0.1:8786", "-q"]) == 1  # needs dask
 
 
 def test_resume_after_interruption_matches_clean_run(

@@ -385,3 +385,18 @@ def test_cli_compressed_corpus_streams_to_the_same_model(corpus_dir: Path,
     b = load_current(tmp_path / "b" / "zipf" / "ngram").path / "model"
     for f in sorted(a.iterdir()):
         assert (b / f.name).read_bytes() == f.read_bytes(), f.name
+
+
+def test_stage_lines_reach_stderr_when_logging_is_quiet(corpus: list[list[str]], tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    logger = logging.getLogger("nlpsvc.ngram")
+    old = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        train(corpus, 3, temp_dir=tmp_path, progress=True)
+        train(corpus, 3, temp_dir=tmp_path, progress=False)
+    finally:
+        logger.setLevel(old)
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("ngram: ")]
+    assert [x.split(":")[1].strip() for x in lines] == ["count", "adjust", "estimate", "write"]
