@@ -126,6 +126,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     ctx = TrainContext(corpus=corpus, config=config, out=Path(args.out), progress=progress)
     for p in chosen:  # every config checked before any training starts
         p.check(ctx)
+    if args.scheduler and args.backend != "dask":
+        raise CliError("--scheduler needs --backend dask")
+    if args.backend == "dask":
+        if [p.kind for p in chosen] != ["ngram"]:
+            raise CliError("--backend dask trains the ngram kind only; add --only ngram")
+        return _train_on_dask(args, ctx, chosen)
+    return _train_chosen(args, ctx, corpus, chosen)
+
+
+def _train_on_dask(args: argparse.Namespace, ctx: Any, chosen: list[Any]) -> int:
+    """``_train_chosen`` with a Dask client in ``ctx.dask`` (the ngram counts on its workers)."""
+    from nlpsvc.dask.cluster import ClusterError, dask_client
+
+    try:
+        with dask_client(args.scheduler, args.jobs or os.cpu_count() or 2) as client:
+            ctx.dask = client
+            return _train_chosen(args, ctx, ctx.corpus, chosen)
+    except ClusterError as e:
+        raise CliError(str(e)) from None
+
+
+def _train_chosen(args: argparse.Namespace, ctx: Any, corpus: Any, chosen: list[Any]) -> int:
+    """Run each chosen pipeline, print the summary table; 1 when any failed."""
     _say(args, f"corpus {corpus.name} ({args.corpus}), training: "
                f"{', '.join(p.kind for p in chosen)}")
     rows, failed = [], []
@@ -164,14 +187,19 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from nlpsvc.service.auth import TokenConfigError
     from nlpsvc.service.server import serve
 
     if not model_sets(args.models):
         raise CliError(f"{args.models}: no trained models (run `nlpsvc train CORPUS` first)")
-    serve(
-        models=args.models, host=args.host, port=args.port, workers=args.workers,
-        threads=args.threads, default_model=args.default_model, timeout=args.timeout,
-    )
+    try:
+        serve(
+            models=args.models, host=args.host, port=args.port, workers=args.workers,
+            threads=args.threads, default_model=args.default_model, timeout=args.timeout,
+            tokens_file=args.tokens_file, reload_interval=args.reload_interval,
+        )
+    except TokenConfigError as e:
+        raise CliError(str(e)) from e
     return 0
 
 
@@ -368,6 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bad UTF-8 bytes: fail naming file and line (default), or replace")
     p.add_argument("--if-missing", action="store_true",
                    help="train only kinds with no published version in DIR yet")
+    p.add_argument("--backend", choices=("local", "dask"), default="local",
+                   help="dask: count the n-grams on a Dask cluster (with --only ngram)")
+    p.add_argument("--scheduler", metavar="ADDR",
+                   help="Dask scheduler address (default: a local cluster of --jobs workers)")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="dask without --scheduler: worker processes (default: one per core)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_train)
 
@@ -385,6 +419,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=int, default=60, help="worker timeout, seconds")
     p.add_argument("--default-model", metavar="NAME",
                    help="model set used when a request names none")
+    p.add_argument("--tokens-file", metavar="FILE",
+                   help="API tokens, one per line (# comments): every POST then needs "
+                        "'Authorization: Bearer TOKEN' (also env NLPSVC_API_TOKENS=a,b)")
+    p.add_argument("--reload-interval", type=float, default=2.0, metavar="SECONDS",
+                   help="poll each CURRENT this often and serve new versions (0: off)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("score", help="score a large file offline (a JSON line per input line)")

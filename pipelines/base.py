@@ -27,6 +27,7 @@ class TrainContext:
     config: dict[str, Any]  # merged tree: {"text": {...}, "ngram": {...}, ...}
     out: Path  # models root; artifacts go to out/<corpus.name>/<kind>/<version>/
     progress: bool = True  # show tqdm bars
+    dask: Any = None  # --backend dask: a connected distributed.Client (ngram counts on it)
 
     @property
     def text(self) -> TextConfig:

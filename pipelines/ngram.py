@@ -140,12 +140,15 @@ class NgramPipeline(Pipeline):
         # Spill files and the built model live in one temp area until the artifact is
         # published, and go whatever happens (nothing is published on a build error).
         with ngram.TempArea(cfg.temp_dir) as area:
-            folder = ngram.train_to_folder(
-                train, area.file(ngram.MODEL_DIR), order=cfg.order, smoothing=cfg.smoothing,
-                min_count=cfg.min_count, max_size=cfg.max_vocab, prune=cfg.prune,
-                memory=cfg.memory, progress=ctx.progress, area=area,
-                **cfg.estimator_params(),
-            )
+            if ctx.dask is not None:  # counted on the cluster's workers (issue 11)
+                folder = _build_on_dask(ctx, cfg, area)
+            else:
+                folder = ngram.train_to_folder(
+                    train, area.file(ngram.MODEL_DIR), order=cfg.order,
+                    smoothing=cfg.smoothing, min_count=cfg.min_count, max_size=cfg.max_vocab,
+                    prune=cfg.prune, memory=cfg.memory, progress=ctx.progress, area=area,
+                    **cfg.estimator_params(),
+                )
             model = ngram.NgramModel.load(folder)
             metrics = self._evaluate(model, corpus, ctx.progress)
 
@@ -182,6 +185,30 @@ class NgramPipeline(Pipeline):
             metrics["held_out_split"] = main
         metrics["proper"] = bool(getattr(model, "proper", True))
         return metrics
+
+
+def _build_on_dask(ctx: TrainContext, cfg: NgramConfig, area: Any) -> Path:
+    """The bounded mkn build of the train split, counted on ``ctx.dask``'s workers."""
+    from corpora.partitions import part_sentences, text_parts
+    from nlpsvc.dask.cluster import check_readable
+    from nlpsvc.ngram import MODEL_DIR
+    from nlpsvc.ngram.build import bounded
+    from nlpsvc.ngram.distributed import build_mkn_dask
+
+    if not bounded(cfg.smoothing, cfg.order, cfg.prune):
+        raise ConfigError("--backend dask builds modified Kneser-Ney (ngram.smoothing = mkn) "
+                          "of order >= 2 without ngram.prune; train this config without it")
+    check_readable(ctx.dask, area.path, "the temp folder (ngram.temp_dir)")
+    check_readable(ctx.dask, ctx.corpus.path if ctx.corpus.path.is_dir()
+                   else ctx.corpus.path.parent, "the corpus")
+    unknown = sorted(set(cfg.estimator_params()) - {"discount_fallback"})
+    if unknown:
+        raise ConfigError(f"mkn: unknown parameter(s) {', '.join(unknown)}")
+    return build_mkn_dask(
+        ctx.dask, text_parts(ctx.corpus, "train"), part_sentences, area.file(MODEL_DIR),
+        cfg.order, min_count=cfg.min_count, max_size=cfg.max_vocab,
+        discount_fallback=cfg.estimator_params().get("discount_fallback"), memory=cfg.memory,
+        area=area, progress=ctx.progress)
 
 
 def _info(model: Any) -> dict[str, Any]:
