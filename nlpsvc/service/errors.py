@@ -12,6 +12,8 @@ from typing import Any
 from flask import Flask, Request, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from nlpsvc.service.reqlog import note
+
 _MISSING = object()
 
 
@@ -136,6 +138,7 @@ def texts_field(body: dict[str, Any], single: str = "text", many: str = "texts")
                 422, "text_too_long", f"field '{name}' exceeds {cfg['MAX_TEXT_CHARS']} characters",
                 name,
             )
+    note(texts=len(texts))  # the request log's and metrics' text count
     return texts
 
 

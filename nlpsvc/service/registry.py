@@ -17,6 +17,7 @@ from typing import Any
 
 from nlpsvc.artifacts import Artifact, ArtifactError, load_current, model_sets
 from nlpsvc.service.errors import ApiError
+from nlpsvc.service.reqlog import note
 from nlpsvc.text import TextConfig, Tokenizer
 
 log = logging.getLogger(__name__)
@@ -78,16 +79,20 @@ class Registry:
     sets: dict[str, dict[str, Loaded]] = field(default_factory=dict)
     default: str | None = None
     errors: list[dict[str, str | None]] = field(default_factory=list)  # for /ready
+    # (set, kind) -> the CURRENT name read when it was loaded (hot reload compares against it)
+    current: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    root: Path | None = None  # the models folder it was loaded from (hot reload polls it)
 
     @classmethod
     def from_dir(cls, root: str | Path, default: str | None = None) -> Registry:
-        reg = cls(default=default)
+        reg = cls(default=default, root=Path(root))
         for name, path in model_sets(root).items():
             reg.sets[name] = {}
             for kind, package in FAMILIES.items():
                 kind_dir = path / kind
                 if not (kind_dir / "CURRENT").is_file():
                     continue
+                reg.current[name, kind] = _current_name(kind_dir)
                 artifact = None
                 try:
                     artifact = load_current(kind_dir)
@@ -117,6 +122,7 @@ class Registry:
         loaded = self.sets[name].get(kind)
         if loaded is None:
             raise ApiError(503, "model_unavailable", f"no {kind} model is loaded in {name!r}")
+        note(name, kind, loaded.artifact.version)  # for the request log
         return name, loaded
 
     def default_name(self, kind: str) -> str:

@@ -13,15 +13,22 @@ gunicorn's gthread worker, which does not have that protection.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from nlpsvc.service import create_app, gunicorn_errors
+from nlpsvc.service.auth import configured_tokens
+from nlpsvc.service.metrics import MULTIPROC_ENV, mark_dead
 
 DEFAULT_WORKERS = os.cpu_count() or 2
 DEFAULT_THREADS = 1
+DEFAULT_RELOAD_INTERVAL = 2.0  # seconds between polls of each CURRENT (reload.py)
 # the sync worker's request handling, with slow clients waiting in a selector (worker.py)
 SLOW_CLIENT_SAFE_WORKER = "nlpsvc.service.worker.BufferedSyncWorker"
 
@@ -50,8 +57,20 @@ def serve(
     threads: int = DEFAULT_THREADS,
     default_model: str | None = None,
     timeout: int = 60,
+    tokens_file: str | None = None,
+    reload_interval: float = DEFAULT_RELOAD_INTERVAL,
 ) -> None:
-    """Serve ``models`` on ``host:port`` until interrupted."""
+    """Serve ``models`` on ``host:port`` until interrupted.
+
+    Tokens are checked here, in the master, so a bad tokens file stops the server before any
+    worker starts (``auth.TokenConfigError`` naming the line) instead of failing every boot.
+    """
+    app_config: dict[str, Any] = {"MODELS_DIR": models, "DEFAULT_MODEL": default_model,
+                                  "RELOAD_INTERVAL": reload_interval}
+    if tokens_file:
+        app_config["TOKENS_FILE"] = tokens_file
+    configured_tokens(app_config)  # raises TokenConfigError
+    metrics_dir()
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -61,5 +80,32 @@ def serve(
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "info",
+        "child_exit": _child_exit,
     }
-    _Gunicorn({"MODELS_DIR": models, "DEFAULT_MODEL": default_model}, options).run()
+    _Gunicorn(app_config, options).run()
+
+
+def metrics_dir() -> Path:
+    """The folder where every worker's metrics live (prometheus-client multi-process mode).
+
+    Set before any worker imports prometheus-client. A folder given in the environment is
+    emptied of the last run's ``*.db`` files (stale counts would add up); otherwise a fresh
+    temporary one is made and removed when the server exits.
+    """
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink(missing_ok=True)
+        return path
+    path = Path(tempfile.mkdtemp(prefix="nlpsvc-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(path)
+    master = os.getpid()
+    atexit.register(lambda: os.getpid() == master and shutil.rmtree(path, ignore_errors=True))
+    return path
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    """A worker exited: its live gauges (model_info) stop counting."""
+    mark_dead(worker.pid)
