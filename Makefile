@@ -14,7 +14,7 @@ THREADS ?= 1
 TRAIN_ARGS = $(if $(only),--only $(only)) $(if $(config),--config $(config)) \
              $(foreach s,$(set),--set $(s)) $(if $(errors),--errors $(errors))
 
-.PHONY: install run train serve score test bench lint clean
+.PHONY: install run train serve score test test-browser screenshots bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -52,6 +52,16 @@ score: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The playground in Debian's chromium (apt-get install -y chromium; .ci/run installs it).
+test-browser: install
+	$(BIN)/python -m pytest -q -m browser tests/browser
+
+# docs/playground-*.png from the demo models (trained first if missing, as make run does).
+screenshots: install
+	$(BIN)/nlpsvc train corpora/demo --out $(models) --if-missing
+	NLPSVC_BROWSER_MODELS=$(models) NLPSVC_SCREENSHOTS=docs \
+		$(BIN)/python -m pytest -q -m browser tests/browser
 
 bench: install
 	$(BIN)/python -m bench.run $(if $(only),--only $(only))
