@@ -81,10 +81,11 @@ def build_mkn(
         with Stage("write", sum(sizes), "n-grams", progress) as stage:
             write_folder_meta(folder, list(counts.vocab.words), order, sizes, smoothing="mkn",
                               proper=True, missing_backoff=0.0, params=params)
+            del counts, words  # the word index is on disk now
+            release_memory()  # the tables map every order's keys: hand the heap back first
             NgramModel.write_tables(folder)  # the query side's hash tables, through mappings
             stage.update(sum(sizes))
-    del counts
-    release_memory()  # the caller maps the model next: hand the build's heap back first
+    release_memory()  # the caller maps the model next
     return folder
 
 
