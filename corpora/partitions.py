@@ -21,7 +21,8 @@ from corpora.readers import SOURCES, Corpus, CorpusError, CorpusFile
 from nlpsvc.text import TextConfig
 from nlpsvc.textio import open_binary, strip_compression
 
-DEFAULT_PART_BYTES = 64 << 20
+DEFAULT_PART_BYTES = 64 << 20  # the most a partition holds
+MIN_PART_BYTES = 1 << 20  # below this, a task's overhead outweighs its work
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,16 @@ def text_parts(corpus: Corpus, split: str = "train",
                 parts.append(TextPart(str(corpus.path), text, corpus.errors, split, str(cf.path),
                                       cf.source, cf.format, cf.split, start, end))
     return parts
+
+
+def balanced_part_bytes(corpus: Corpus, split: str, workers: int, per_worker: int = 4) -> int:
+    """A partition size giving each of ``workers`` about ``per_worker`` partitions (so a slow
+    or restarted worker delays the job by a fraction of its share), within
+    ``MIN_PART_BYTES .. DEFAULT_PART_BYTES``."""
+    total = sum(cf.path.stat().st_size for cf in corpus.files
+                if cf.source in corpus.text_sources and cf.split in (None, split))
+    share = total // max(1, workers * per_worker)
+    return int(min(DEFAULT_PART_BYTES, max(MIN_PART_BYTES, share)))
 
 
 def _ranges(path: Path, part_bytes: int) -> list[tuple[int, int | None]]:

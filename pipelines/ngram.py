@@ -189,7 +189,7 @@ class NgramPipeline(Pipeline):
 
 def _build_on_dask(ctx: TrainContext, cfg: NgramConfig, area: Any) -> Path:
     """The bounded mkn build of the train split, counted on ``ctx.dask``'s workers."""
-    from corpora.partitions import part_sentences, text_parts
+    from corpora.partitions import balanced_part_bytes, part_sentences, text_parts
     from nlpsvc.dask.cluster import check_readable
     from nlpsvc.ngram import MODEL_DIR
     from nlpsvc.ngram.build import bounded
@@ -204,8 +204,10 @@ def _build_on_dask(ctx: TrainContext, cfg: NgramConfig, area: Any) -> Path:
     unknown = sorted(set(cfg.estimator_params()) - {"discount_fallback"})
     if unknown:
         raise ConfigError(f"mkn: unknown parameter(s) {', '.join(unknown)}")
+    workers = len(ctx.dask.scheduler_info()["workers"])
+    parts = text_parts(ctx.corpus, "train", balanced_part_bytes(ctx.corpus, "train", workers))
     return build_mkn_dask(
-        ctx.dask, text_parts(ctx.corpus, "train"), part_sentences, area.file(MODEL_DIR),
+        ctx.dask, parts, part_sentences, area.file(MODEL_DIR),
         cfg.order, min_count=cfg.min_count, max_size=cfg.max_vocab,
         discount_fallback=cfg.estimator_params().get("discount_fallback"), memory=cfg.memory,
         area=area, progress=ctx.progress)
