@@ -7,7 +7,7 @@ endpoint label is the route's path for the app's fixed routes, ``static`` for pa
 
 What it adds to a ``/score`` request is measured by ``python -m bench.service_overhead``
 (in-process, CPU time): about 10 us on a ~75 us request with metrics, the log line and a token
-check on, most of it the log line's write.
+check on (this wrapper and the request id ~2 us, metrics ~2.5, the log line ~3, the token ~2).
 """
 
 from __future__ import annotations

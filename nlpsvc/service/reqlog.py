@@ -74,63 +74,65 @@ def note(model: str | None = None, kind: str | None = None, version: str | None 
 
 
 class RequestLog:
-    """Writes one JSON object per line to a stream (stderr, or a file opened for append).
+    """Writes one JSON object per line: to stderr ("-"), a file (appended), or a text stream.
 
-    Written directly rather than through ``logging``: a line is a few microseconds instead of
-    a LogRecord, formatter and handler lock on every request. Lines are short and written with
-    one ``write`` on an append-mode stream, so workers sharing a file do not interleave them.
+    Written directly rather than through ``logging``: a line costs a few microseconds instead
+    of a LogRecord, formatter and handler lock on every request. A file gets each line with one
+    ``O_APPEND`` write, so workers sharing it never interleave lines.
     """
 
     def __init__(self, target: str | IO[str]) -> None:
-        # "-": whatever sys.stderr is at write time (test runners swap it per test)
-        self._stream: IO[str] | None = (
-            None if target == "-" else
-            open(target, "a", encoding="utf-8", buffering=1) if isinstance(target, str)  # noqa: SIM115
-            else target)
+        self._fd: int | None = None
+        self._stream: IO[str] | None = None  # None with "-": sys.stderr at write time
+        if isinstance(target, str) and target != "-":
+            self._fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        elif not isinstance(target, str):
+            self._stream = target
         self._encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
-        self._lock = threading.Lock()  # gthread workers: one line at a time
+        self._lock = threading.Lock()  # gthread workers: one line at a time on a stream
         self._parts: dict[tuple[Any, ...], str] = {}
         self._second = -1
         self._prefix = ""
 
     def write(self, rid: str, method: str, endpoint: str, status: int, seconds: float,
               info: dict[str, Any] | None) -> None:
-        """One line. Built from parts, not one ``json.dumps``: the request id, method and
-        endpoint are from fixed safe alphabets, and the model fields are encoded once per
-        (model, kind, version)."""
-        line = (f'{{"time":"{self._now()}","request_id":"{rid}","method":"{method}",'
-                f'"endpoint":"{endpoint}","status":{status},'
-                f'"duration_ms":{round(seconds * 1000, 3)}')
+        """One line, built from parts rather than one ``json.dumps`` (this runs on every
+        request): the request id, method and endpoint come from fixed safe alphabets, and the
+        model fields are encoded once per (model, kind, version)."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:  # ISO 8601 UTC; the seconds part formatted once a second
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        tail = "}\n"
         if info:
             key = (info.get("model"), info.get("kind"), info.get("version"))
             part = self._parts.get(key)
             if part is None:
-                named = {k: v for k, v in zip(("model", "kind", "version"), key, strict=True)
-                         if v is not None}
-                part = self._encode(named)[1:-1] if named else ""
-                if len(self._parts) < 1024:
-                    self._parts[key] = part
-            if part:
-                line += "," + part
-            if (texts := info.get("texts")) is not None:
-                line += f',"texts":{int(texts)}'
-        line += "}\n"
-        stream = self._stream or sys.stderr
-        with self._lock:
-            try:
+                part = self._model_part(key)
+            texts = info.get("texts")
+            tail = part + (f',"texts":{texts:d}}}\n' if texts is not None else tail)
+        line = (f'{{"time":"{self._prefix}.{int((now - second) * 1000):03d}Z",'
+                f'"request_id":"{rid}","method":"{method}","endpoint":"{endpoint}",'
+                f'"status":{status},"duration_ms":{seconds * 1000:.3f}{tail}')
+        try:
+            if self._fd is not None:
+                os.write(self._fd, line.encode())
+                return
+            stream = self._stream or sys.stderr
+            with self._lock:
                 stream.write(line)
                 stream.flush()
-            except (OSError, ValueError):  # a closed or full log must not fail the request
-                pass
+        except (OSError, ValueError):  # a closed or full log must not fail the request
+            pass
 
-    def _now(self) -> str:
-        """ISO 8601 UTC with milliseconds; the seconds part is formatted once per second."""
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._prefix}.{int((now - second) * 1000):03d}Z"
+    def _model_part(self, key: tuple[Any, ...]) -> str:
+        named = {k: v for k, v in zip(("model", "kind", "version"), key, strict=True)
+                 if v is not None}
+        part = "," + self._encode(named)[1:-1] if named else ""
+        if len(self._parts) < 1024:
+            self._parts[key] = part
+        return part
 
 
 def log_target(value: object) -> str | None:
