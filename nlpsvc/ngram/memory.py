@@ -26,7 +26,7 @@ ESTIMATE_BYTES = 120  # per n-gram row: key, adjusted count, suffix, discount, p
 # peak above lmplz's at the same budget, so a large budget is not used up for its own sake.
 MAX_COUNT_BLOCK = 1 << 21
 MAX_ESTIMATE_BLOCK = 1 << 19
-MAX_MERGE_SLOT = 1 << 19  # items per run slot of the k-way merge (a linear pass: small is fine)
+MAX_MERGE_BYTES = 64 << 20  # all slots of one k-way merge together (a linear pass: small is fine)
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)B?\s*$", re.I)

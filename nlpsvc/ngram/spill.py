@@ -27,7 +27,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from nlpsvc.ngram.memory import MAX_MERGE_SLOT, MERGE_BYTES, MIN_BLOCK, free_bytes
+from nlpsvc.ngram.memory import MAX_MERGE_BYTES, MERGE_BYTES, MIN_BLOCK, free_bytes
 
 PREFIX = "nlpsvc-ngram-"
 
@@ -229,8 +229,9 @@ def _merge_pass(runs: list[Run], out: Run, budget: int, keep: set[int]) -> None:
     run has more on disk (those keys are complete), then refills the slots it emptied.
     """
     k = len(runs)
-    chunk = max(MIN_BLOCK, free_bytes(budget) // (MERGE_BYTES * max(1, k)))
-    chunk = min(chunk, MAX_MERGE_SLOT, max((r.size for r in runs), default=0) or MIN_BLOCK)
+    room = min(free_bytes(budget), MAX_MERGE_BYTES)
+    chunk = max(MIN_BLOCK, room // (MERGE_BYTES * max(1, k)))
+    chunk = min(chunk, max((r.size for r in runs), default=0) or MIN_BLOCK)
     keys = np.empty(k * chunk, dtype=np.int64)
     counts = np.empty(k * chunk, dtype=np.int64)
     payload = np.empty(k * chunk, dtype=np.int32)
