@@ -53,21 +53,20 @@ def score_locked(spec: JobSpec, url: str, out: Path, column: str | None, workers
     done = _resumable(parts_dir, ident, plan) if resume else {}
     errors = sum(done.values())
     todo = [p for p in plan.parts if p.index not in done]
-    try:
-        with dask_client(scheduler, workers) as client:
-            check_readable(client, spec.version_dir, "the models folder")
-            if resume and not done:
-                print(f"nothing to resume for {out}; starting from the beginning",
-                      file=sys.stderr)
-            if not done:
-                shutil.rmtree(parts_dir, ignore_errors=True)
-                parts_dir.mkdir()
-                atomic_write_text(parts_dir / "job.json", json.dumps(ident))
-            if todo:
+    if resume and not done:
+        print(f"nothing to resume for {out}; starting from the beginning", file=sys.stderr)
+    if todo:  # (a resumed job whose parts are all there, or an empty input, needs no cluster)
+        try:
+            with dask_client(scheduler, workers) as client:
+                check_readable(client, spec.version_dir, "the models folder")
+                if not done:
+                    shutil.rmtree(parts_dir, ignore_errors=True)
+                    parts_dir.mkdir()
+                    atomic_write_text(parts_dir / "job.json", json.dumps(ident))
                 errors += _run_parts(client, spec, plan, column, todo, parts_dir, chunk_size,
                                      progress, len(done))
-    except ClusterError as e:
-        raise BatchError(str(e)) from None
+        except ClusterError as e:
+            raise BatchError(str(e)) from None
     _concatenate(plan, parts_dir, out)
     shutil.rmtree(parts_dir, ignore_errors=True)
     return {"lines": plan.records, "errors": errors, "seconds": time.perf_counter() - t0,
@@ -198,15 +197,19 @@ def score_part(spec: JobSpec, url: str, fmt: str, column: str | None, header_end
                          f"host {worker_host()}")
     with _LOAD_LOCK:
         batch._scorer(spec)
-    header = read_header(url, fmt, header_end)
-    recs = batch.records_of_lines(range_lines(url, start, end), fmt, column, url,
-                                  header=header)
     out, n, errors = [], 0, 0
-    for chunk in batch._chunks(recs, chunk_size):
-        text, n_errors = batch.score_chunk(spec, chunk)
-        out.append(text)
-        n += len(chunk)
-        errors += n_errors
+    try:
+        header = read_header(url, fmt, header_end)
+        recs = batch.records_of_lines(range_lines(url, start, end), fmt, column, url,
+                                      header=header)
+        for chunk in batch._chunks(recs, chunk_size):
+            text, n_errors = batch.score_chunk(spec, chunk)
+            out.append(text)
+            n += len(chunk)
+            errors += n_errors
+    except BatchError as e:  # e.g. an input path that is not shared with this worker
+        raise BatchError(f"{e} (on Dask worker host {worker_host()}: the input must be "
+                         "readable by every worker)") from None
     if n != records:
         raise BatchError(f"{url}: bytes {start}..{end} hold {n} records, {records} when planned; "
                          "the input changed during the job")

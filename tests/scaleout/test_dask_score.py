@@ -203,3 +203,25 @@ def test_missing_input_and_unreadable_models_name_the_path(client: Any, dask_mod
                    backend="dask", scheduler="tcp://127.0.0.1:9")
     with pytest.raises(ClusterError, match=f"{tmp_path / 'gone'} cannot be read on Dask"):
         check_readable(client, tmp_path / "gone", "the models folder")
+
+
+def test_mismatched_versions_are_dasks_error_on_one_line() -> None:
+    from nlpsvc.dask.cluster import check_versions
+
+    class Client:
+        def get_versions(self, check: bool = False) -> None:
+            raise ValueError("Mismatched versions found\n\n+---------+\n| Package | Client |\n"
+                             "| dask    | 2026.1  |\n+---------+")
+
+    with pytest.raises(ClusterError) as e:
+        check_versions(Client())
+    assert "\n" not in str(e.value) and "Mismatched versions found" in str(e.value)
+
+
+def test_empty_input_needs_no_cluster(dask_models: Path, tmp_path: Path) -> None:
+    inp = tmp_path / "empty.txt"
+    inp.write_bytes(b"")
+    out = tmp_path / "o.jsonl"
+    stats = score_file(dask_models, inp, out, progress=False, backend="dask",
+                       scheduler="tcp://127.0.0.1:9")
+    assert out.read_bytes() == b"" and stats["lines"] == 0
