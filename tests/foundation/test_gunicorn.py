@@ -32,8 +32,10 @@ def server(models_root: Path) -> Iterator[tuple[str, int]]:
     port = free_port()
     cmd = [sys.executable, "-m", "nlpsvc.cli", "serve", "--models", str(models_root),
            "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    # the request log off: its lines would fill the unread pipe and block the workers
+    env = {**os.environ, "NLPSVC_REQUEST_LOG": "off"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

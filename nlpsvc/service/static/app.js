@@ -341,6 +341,12 @@ async function chatRun() {
   });
 }
 
+function clearChat() {
+  state.history = [];
+  $("chat-log").replaceChildren();
+  showError("chat", null);
+}
+
 // --- wiring --------------------------------------------------------------------------------------
 
 function onSubmit(id, handler) {
@@ -358,7 +364,15 @@ function init() {
     state.model = event.target.value;
     sessionStorage.setItem(MODEL_KEY, state.model);
     describeSet();
+    clearChat();  // a conversation is with one set's chatbot
   });
+  const sampling = $("chat-sampling");
+  const samplingChanged = () => {
+    $("chat-beam").disabled = sampling.checked;  // sampling draws n-best, no beam
+    for (const id of ["chat-temperature", "chat-topk", "chat-topp"]) $(id).disabled = !sampling.checked;
+  };
+  sampling.addEventListener("change", samplingChanged);
+  samplingChanged();
   const tablist = document.querySelector("[role=tablist]");
   tablist.addEventListener("click", (event) => {
     const tab = event.target.closest("[role=tab]");
@@ -382,11 +396,7 @@ function init() {
   onSubmit("pair-form", pairRun);
   onSubmit("classify-form", classifyRun);
   onSubmit("chat-form", chatRun);
-  $("chat-clear").addEventListener("click", () => {
-    state.history = [];
-    $("chat-log").replaceChildren();
-    showError("chat", null);
-  });
+  $("chat-clear").addEventListener("click", clearChat);
   for (const area of document.querySelectorAll("textarea")) {
     area.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
