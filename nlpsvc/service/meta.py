@@ -94,7 +94,25 @@ def openapi():  # noqa: ANN201
         "paths": paths,
         "components": {"schemas": {"Error": ERROR_SCHEMA}},
     }
+    if current_app.extensions.get("nlpsvc.auth"):
+        _bearer(spec)
     return jsonify(spec)
+
+
+def _bearer(spec: dict) -> None:
+    """With API tokens on (auth.py): every POST needs the Bearer token and may answer 401."""
+    spec["components"]["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+    unauthorized = {"description": "missing or invalid API token (WWW-Authenticate says which)",
+                    "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Error"}}}}
+    paths = {}
+    for path, ops in spec["paths"].items():
+        paths[path] = dict(ops)
+        if "post" in ops:
+            paths[path]["post"] = {**ops["post"], "security": [{"bearerAuth": []}],
+                                   "responses": {**ops["post"]["responses"],
+                                                 "401": unauthorized}}
+    spec["paths"] = paths
 
 
 def _registered() -> set[str]:

@@ -112,3 +112,17 @@ def test_compare_checks_every_token() -> None:
     check = TokenCheck(["a" * 40, "b"])
     assert check.valid("a" * 40) and check.valid("b")
     assert not check.valid("a" * 39) and not check.valid("") and not check.valid("\udcff")
+
+
+def test_openapi_declares_the_bearer_scheme(secured, client) -> None:  # noqa: ANN001
+    from openapi_spec_validator import validate
+
+    spec = secured.get("/openapi.json").get_json()
+    validate(spec)
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    post = spec["paths"]["/score"]["post"]
+    assert post["security"] == [{"bearerAuth": []}] and "401" in post["responses"]
+    assert "security" not in spec["paths"]["/health"]["get"]
+    open_spec = client.get("/openapi.json").get_json()  # tokens off: no scheme
+    assert "securitySchemes" not in open_spec["components"]
+    assert "security" not in open_spec["paths"]["/score"]["post"]
