@@ -99,6 +99,10 @@ class Reloader:
             artifact = load_current(kind_dir, fallback=False)  # hashes checked here
             loader = importlib.import_module(FAMILIES[kind]).load_artifact
             loaded = Loaded(artifact, loader(artifact))
+            if kind == "embeddings":  # as at start-up (similar.py): one BLAS thread per worker
+                from nlpsvc.embeddings import pin_threads
+
+                pin_threads()
             smoke_test(kind, loaded)
         except Exception as e:  # noqa: BLE001 - whatever fails, the old version keeps serving
             log.error("hot reload: %s/%s %s not swapped in (serving %s): %s", name, kind,
