@@ -14,6 +14,7 @@ gunicorn's gthread worker, which does not have that protection.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 import tempfile
@@ -46,6 +47,7 @@ class _Gunicorn(BaseApplication):
                 self.cfg.set(key, value)
 
     def load(self):  # noqa: ANN201 - the WSGI app
+        _share_gunicorn_log()
         return create_app(self.app_config)
 
 
@@ -104,6 +106,17 @@ def metrics_dir() -> Path:
     master = os.getpid()
     atexit.register(lambda: os.getpid() == master and shutil.rmtree(path, ignore_errors=True))
     return path
+
+
+def _share_gunicorn_log() -> None:
+    """The service's own log records (a model not loaded, a hot reload swap or refusal) go to
+    gunicorn's error log, with its format and level, instead of Python's last-resort stderr."""
+    source = logging.getLogger("gunicorn.error")
+    target = logging.getLogger("nlpsvc")
+    if source.handlers and not target.handlers:
+        target.handlers = list(source.handlers)
+        target.setLevel(source.level or logging.INFO)
+        target.propagate = False
 
 
 def _child_exit(server: Any, worker: Any) -> None:
