@@ -45,6 +45,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env("NLPSVC")  # e.g. NLPSVC_MAX_TEXTS=500
     if config:
         app.config.from_mapping(config)
+    tokens = auth.configured_tokens(app.config)  # a bad tokens setting fails before loading
     registry = app.config["REGISTRY"] or Registry.from_dir(
         app.config["MODELS_DIR"], default=app.config["DEFAULT_MODEL"]
     )
@@ -58,7 +59,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                 raise
             continue  # family not built yet
         app.register_blueprint(module.bp)
-    auth.init_app(app)
+    auth.init_app(app, tokens)
     _observe(app, registry)
     return app
 

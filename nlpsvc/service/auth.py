@@ -154,12 +154,11 @@ class Unauthorized(ApiError):
         self.challenge = CHALLENGE + (f', error="{error}"' if error else "")
 
 
-def init_app(app: Flask) -> None:
-    """Install the token gate when tokens are configured (TokenConfigError when misconfigured).
+def init_app(app: Flask, tokens: list[str] | None) -> None:
+    """Install the token gate when there are tokens (``configured_tokens``; None: open).
 
     Call it after everything else that wraps ``app.wsgi_app`` on the inside (the request log
     and metrics wrap the gate, so 401s are logged and counted too)."""
-    tokens = configured_tokens(app.config)
     app.extensions["nlpsvc.auth"] = tokens is not None
     if tokens is not None:
         app.wsgi_app = TokenGate(app.wsgi_app, tokens)  # type: ignore[method-assign]
