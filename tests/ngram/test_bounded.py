@@ -84,18 +84,34 @@ def test_tiny_budget_spills_every_stage_and_tables_are_identical(
     from nlpsvc.ngram.estimators import bounded_mkn
 
     real_order = bounded_mkn._estimate_order
+    real_gather = bounded_mkn._gather
+    real_cont = bounded_mkn._continuation
+    gathers: list[int] = []
+    ranges: list[int] = []
 
-    def spy_order(ords, o, adj, disc, prob_prev, folder, block, stage):  # noqa: ANN001, ANN202
-        blocks.append(block)
-        return real_order(ords, o, adj, disc, prob_prev, folder, block, stage)
+    def spy_order(*args):  # noqa: ANN002, ANN202
+        blocks.append(args[7])
+        return real_order(*args)
+
+    def spy_gather(*args):  # noqa: ANN002, ANN202
+        gathers.append(1)
+        return real_gather(*args)
+
+    def spy_cont(suffix, a, b, n_rows, block):  # noqa: ANN001, ANN202
+        ranges.append(int(b - a < n_rows))
+        return real_cont(suffix, a, b, n_rows, block)
 
     monkeypatch.setattr(bounded_mkn, "_estimate_order", spy_order)
+    monkeypatch.setattr(bounded_mkn, "_gather", spy_gather)
+    monkeypatch.setattr(bounded_mkn, "_continuation", spy_cont)
     expected = in_memory(corpus, order)
     got = train(corpus, order, "mkn", memory=TINY, temp_dir=tmp_path)
     assert_same(expected, got)
     assert len(merges) >= order - 1 and max(merges) >= 2  # every order merged spilled runs
     n_top = expected.counts()[-1]
     assert blocks and max(blocks) < n_top  # estimation went block by block
+    assert sum(ranges) >= (order > 2)  # continuation counts in ranges of rows (orders >= 2)
+    assert len(gathers) == order - 2  # lower orders' probabilities read back from disk
     assert no_temp_left(tmp_path)
 
 

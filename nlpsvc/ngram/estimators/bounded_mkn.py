@@ -33,10 +33,19 @@ from nlpsvc.ngram.memory import (
     ESTIMATE_BYTES,
     MAX_COUNT_BLOCK,
     MAX_ESTIMATE_BLOCK,
+    MIN_BLOCK,
     block_items,
+    free_bytes,
 )
 from nlpsvc.ngram.progress import Stage
-from nlpsvc.ngram.spill import DiskArray, NpyWriter, TempArea, disk_searchsorted, disk_take
+from nlpsvc.ngram.spill import (
+    DiskArray,
+    NpyWriter,
+    TempArea,
+    disk_searchsorted,
+    disk_take,
+    spill_errors,
+)
 from nlpsvc.ngram.vocab import BOS_ID
 
 
@@ -87,7 +96,7 @@ def estimate_mkn(dc: DiskCounts, folder: Path, area: TempArea, budget: int, prog
         adj, discounts = _adjust(ords, area, budget, fallback, stage)
     folder.mkdir(parents=True, exist_ok=True)
     with Stage("estimate", total, "n-grams", progress) as stage:
-        _estimate(ords, adj, discounts, folder, budget, stage)
+        _estimate(ords, adj, discounts, folder, area, budget, stage)
     return {"discounts": [list(d) for d in discounts]}
 
 
@@ -117,22 +126,30 @@ def _adjust(ords: _Orders, area: TempArea, budget: int, fallback: Any, stage: St
     adj[N - 1] = top
     for o in range(N - 1, 0, -1):
         n_o = ords.size(o)
-        cont = np.zeros(n_o, dtype=np.int64)
-        for _, part in ords.suffix(o + 1).blocks(block):
-            cont += np.bincount(part, minlength=n_o)
         lo, hi = bos[o - 1]
-        cont[lo:hi] = ords.dc.unigram[lo:hi] if o == 1 else ords.raw(o).read(lo, hi - lo)
-        if o == 1:
-            cont[BOS_ID] = 0  # <s> is never predicted
-            adj[0] = cont
-        else:
-            arr = area.array(f"adj{o}.i64", np.int64)
-            arr.append(cont)
+        # Continuation counts of order o, in ranges of rows when they do not fit at once.
+        span = n_o if o == 1 else max(MIN_BLOCK, free_bytes(budget) // 32)
+        coc[o - 1] = np.zeros(5, np.int64)
+        arr = area.array(f"adj{o}.i64", np.int64) if o > 1 else None
+        for a in range(0, n_o, span):
+            b = min(n_o, a + span)
+            cont = _continuation(ords.suffix(o + 1), a, b, n_o, block)
+            s0, s1 = max(lo, a), min(hi, b)  # rows starting with <s> keep raw counts
+            if s1 > s0:
+                cont[s0 - a:s1 - a] = (ords.dc.unigram[s0:s1] if o == 1
+                                       else ords.raw(o).read(s0, s1 - s0))
+            if o == 1:
+                cont[BOS_ID] = 0  # <s> is never predicted
+                adj[0] = cont
+            else:
+                assert arr is not None
+                arr.append(cont)
+            coc[o - 1] = coc[o - 1] + _coc(cont)
+            stage.update(b - a)
+            del cont
+        if arr is not None:
             arr.flush()
             adj[o - 1] = arr
-        coc[o - 1] = _coc(cont)
-        stage.update(n_o)
-        del cont
     _kenlm_quirk(ords, adj, coc)
     discounts: list[tuple[float, float, float]] = []
     for o in range(1, N + 1):
@@ -143,6 +160,17 @@ def _adjust(ords: _Orders, area: TempArea, budget: int, fallback: Any, stage: St
                 raise
             discounts.append(fallback)
     return adj, discounts
+
+
+def _continuation(suffix: DiskArray, a: int, b: int, n_rows: int, block: int) -> np.ndarray:
+    """N1+(. w) for rows a..b (of ``n_rows``) of the order below: how many n-grams of the
+    order above have each as their suffix."""
+    out = np.zeros(b - a, dtype=np.int64)
+    for _, part in suffix.blocks(block):
+        if a > 0 or b < n_rows:
+            part = part[(part >= a) & (part < b)] - a
+        out += np.bincount(part, minlength=b - a)
+    return out
 
 
 def _value(arr: DiskArray | np.ndarray, row: int) -> int:
@@ -185,8 +213,8 @@ def _kenlm_quirk(ords: _Orders, adj: list[DiskArray | np.ndarray], coc: list[np.
 
 
 def _estimate(ords: _Orders, adj: list[DiskArray | np.ndarray],
-              discounts: list[tuple[float, float, float]], folder: Path, budget: int,
-              stage: Stage) -> None:
+              discounts: list[tuple[float, float, float]], folder: Path, area: TempArea,
+              budget: int, stage: Stage) -> None:
     N, V = ords.N, ords.V
     # Order 1: as kn_tables (the only context is the empty one).
     a = adj[0]
@@ -203,17 +231,65 @@ def _estimate(ords: _Orders, adj: list[DiskArray | np.ndarray],
     with np.errstate(divide="ignore"):
         np.save(folder / "logprob1.npy", np.log10(prob))
     stage.update(a.size)
-    prob_prev = prob
+    prob_prev: np.ndarray | DiskArray = prob
     for o in range(2, N + 1):
         n_o = ords.size(o)
-        resident = prob_prev.nbytes + (8 * n_o if o < N else 0)
-        block = block_items(budget, ESTIMATE_BYTES, reserved=resident,
+        room = free_bytes(budget)
+        held = prob_prev.nbytes if isinstance(prob_prev, np.ndarray) else 0
+        # The order's probabilities stay in RAM for the order above when they fit in half of
+        # what is free; otherwise they go to disk and the order above gathers them in passes.
+        out: np.ndarray | DiskArray | None = None
+        if o < N:
+            out = (np.empty(n_o) if 8 * n_o <= (room - held) // 2
+                   else area.array(f"prob{o}.f64", np.float64))
+        block = block_items(budget, ESTIMATE_BYTES, reserved=held + _nbytes(out),
                             cap=MAX_ESTIMATE_BLOCK)
-        prob_prev = _estimate_order(ords, o, adj[o - 1], discounts[o - 1], prob_prev, folder,
-                                    block, stage)
+        if isinstance(prob_prev, DiskArray):
+            lower: np.ndarray | DiskArray = _gather(prob_prev, ords.suffix(o), area, budget,
+                                                    block, f"lower{o}.f64")
+            prob_prev.remove()
+        else:
+            lower = prob_prev
+        _estimate_order(ords, o, adj[o - 1], discounts[o - 1], lower, out, folder, block,
+                        stage)
+        if isinstance(lower, DiskArray):
+            lower.remove()
         keys = NpyWriter(folder / f"keys{o}.npy", np.int64, n_o)
         keys.copy_from(ords.keys(o))
         keys.close()
+        prob_prev = out if out is not None else np.empty(0)
+        if isinstance(prob_prev, DiskArray):
+            prob_prev.flush()
+
+
+def _nbytes(a: np.ndarray | DiskArray | None) -> int:
+    return a.nbytes if isinstance(a, np.ndarray) else 0
+
+
+def _gather(prob: DiskArray, suffix: DiskArray, area: TempArea, budget: int, block: int,
+            name: str) -> DiskArray:
+    """``prob[suffix]`` row by row, for probabilities too many to hold: one pass over the
+    suffix rows per range of ``prob`` that fits, each filling the rows whose suffix falls in
+    it (read, fill, write back)."""
+    lower = area.array(name, np.float64)
+    for start in range(0, suffix.size, block):
+        lower.append(np.zeros(min(block, suffix.size - start)))
+    lower.flush()
+    span = max(MIN_BLOCK, free_bytes(budget) // 16)
+    with spill_errors(area.base), open(lower.path, "r+b") as f:
+        for a in range(0, prob.size, span):
+            chunk = prob.read(a, span)
+            b = a + chunk.size
+            for start, suf in suffix.blocks(block):
+                hit = (suf >= a) & (suf < b)
+                if not hit.any():
+                    continue
+                f.seek(start * 8)
+                vals = np.fromfile(f, dtype=np.float64, count=suf.size)
+                vals[hit] = chunk[suf[hit] - a]
+                f.seek(start * 8)
+                vals.tofile(f)
+    return lower
 
 
 def _context_end(keys: DiskArray, start: int, parent: int, V: int) -> int:
@@ -222,16 +298,17 @@ def _context_end(keys: DiskArray, start: int, parent: int, V: int) -> int:
 
 
 def _estimate_order(ords: _Orders, o: int, adj: DiskArray | np.ndarray,
-                    disc: tuple[float, float, float], prob_prev: np.ndarray, folder: Path,
-                    block: int, stage: Stage) -> np.ndarray:
-    """logprob of order o and backoff of order o-1, block by block; returns order o's
-    interpolated probabilities (for the order above) or an empty array at the top."""
-    N, V = ords.N, ords.V
+                    disc: tuple[float, float, float], lower: np.ndarray | DiskArray,
+                    out: np.ndarray | DiskArray | None, folder: Path, block: int,
+                    stage: Stage) -> None:
+    """logprob of order o and backoff of order o-1, block by block. ``lower``: the order
+    below's interpolated probabilities (indexed by suffix row), or already gathered row by
+    row; ``out`` receives order o's own (None at the top order)."""
+    V = ords.V
     n_o, n_ctx = ords.size(o), ords.size(o - 1)
     keys_a, suf_a = ords.keys(o), ords.suffix(o)
     assert isinstance(adj, DiskArray)
     table = np.array((0.0, *disc))
-    prob_cur = np.empty(n_o) if o < N else np.empty(0)
     lp = NpyWriter(folder / f"logprob{o}.npy", np.float64, n_o)
     bo = NpyWriter(folder / f"backoff{o - 1}.npy", np.float64, n_ctx)
     r0 = ctx_done = 0
@@ -248,7 +325,10 @@ def _estimate_order(ords: _Orders, o: int, adj: DiskArray | np.ndarray,
                 e = _context_end(keys_a, e, int(parent[-1]), V)
                 parent = keys_a.read(r0, e - r0) // V
         a = adj.read(r0, e - r0)
-        suf = suf_a.read(r0, e - r0)
+        if isinstance(lower, DiskArray):
+            below = lower.read(r0, e - r0)
+        else:
+            below = lower[suf_a.read(r0, e - r0)]
         p0 = int(parent[0])
         ctx = parent - p0
         m = int(parent[-1]) - p0 + 1
@@ -258,17 +338,18 @@ def _estimate_order(ords: _Orders, o: int, adj: DiskArray | np.ndarray,
         is_ctx = denom > 0
         gamma = np.where(is_ctx, taken / np.where(is_ctx, denom, 1.0), 0.0)
         uninterp = (a - d_of) / np.where(is_ctx, denom, 1.0)[ctx]
-        prob = uninterp + gamma[ctx] * prob_prev[suf]
+        prob = uninterp + gamma[ctx] * below
         bo.write_zeros(p0 - ctx_done)
         with np.errstate(divide="ignore"):
             bo.write(np.where(is_ctx, np.log10(np.where(is_ctx, gamma, 1.0)), 0.0))
             lp.write(np.log10(prob))
         ctx_done = p0 + m
-        if o < N:
-            prob_cur[r0:e] = prob
+        if isinstance(out, np.ndarray):
+            out[r0:e] = prob
+        elif out is not None:
+            out.append(prob)
         stage.update(e - r0)
         r0 = e
     bo.write_zeros(n_ctx - ctx_done)
     bo.close()
     lp.close()
-    return prob_cur
