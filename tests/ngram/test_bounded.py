@@ -416,3 +416,17 @@ def test_stage_lines_reach_stderr_when_logging_is_quiet(corpus: list[list[str]],
         logger.setLevel(old)
     lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("ngram: ")]
     assert [x.split(":")[1].strip() for x in lines] == ["count", "adjust", "estimate", "write"]
+
+
+def test_kn_discount_error_names_the_cli_settings(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ValueError, match=r"--set ngram\.discount_fallback=0\.7"):
+        train([["a", "b"]] * 3, 2, "kn")
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    (folder / "train.txt").write_text("a b\na b\na b\n", "utf-8")
+    (folder / "corpus.toml").write_text('name = "tiny"\n', "utf-8")
+    assert _train_cli(folder, tmp_path / "m", "ngram.smoothing=kn", "ngram.order=2") == 1
+    assert "--set ngram.discount_fallback=0.7" in capsys.readouterr().err
+    assert _train_cli(folder, tmp_path / "m", "ngram.smoothing=kn", "ngram.order=2",
+                      "ngram.discount_fallback=0.7") == 0
