@@ -14,7 +14,7 @@ import time
 
 SUITES = (
     "ngram", "ngram_scale", "ngram_estimators", "service", "batch", "embeddings", "classifier",
-    "chatbot", "lstm",
+    "chatbot", "lstm", "dask",
 )
 
 
