@@ -225,3 +225,21 @@ def test_empty_input_needs_no_cluster(dask_models: Path, tmp_path: Path) -> None
     stats = score_file(dask_models, inp, out, progress=False, backend="dask",
                        scheduler="tcp://127.0.0.1:9")
     assert out.read_bytes() == b"" and stats["lines"] == 0
+
+
+def test_url_and_compressed_inputs(workers: Any, cluster: Any, dask_models: Path,
+                                   inputs: dict[str, Path], tmp_path: Path) -> None:
+    """An fsspec URL (file://) and a .gz input (partitions seek in the decompressed stream)."""
+    import gzip
+
+    gz = tmp_path / "in.jsonl.gz"
+    gz.write_bytes(gzip.compress(inputs["jsonl"].read_bytes()))
+    one = tmp_path / "one.jsonl"
+    score_file(dask_models, inputs["jsonl"], one, chunk_size=6, progress=False)
+    for i, source in enumerate([inputs["jsonl"].as_uri(), str(gz)]):
+        out = tmp_path / f"d{i}.jsonl"
+        stats = score_file(dask_models, source, out, chunk_size=6, progress=False,
+                           backend="dask", scheduler=cluster.scheduler_address,
+                           partition_lines=30)
+        assert stats["partitions"] == 4
+        assert out.read_bytes() == one.read_bytes(), source
