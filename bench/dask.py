@@ -33,6 +33,7 @@ MAKE_BIG = ROOT.parent / "shared" / "tools" / "make_big_corpus.py"
 NLPSVC = [sys.executable, "-m", "nlpsvc.cli"]
 COMMAND = "flock /tmp/nlpsvc-bench.lock .venv/bin/python -m bench.run --only dask"
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
+ROUNDS = 2  # scoring runs per setting (the machine is shared: the faster one is kept)
 
 
 CPU: dict[str, float] = {}  # CPU seconds of the last ``_wall`` command, by run name
@@ -108,25 +109,27 @@ def bench_scoring(tmp: Path) -> tuple[str, dict]:
     inp = tmp / "ptb-test-x.txt"
     n = make_input(inp)
     base = [*NLPSVC, "score", "--models", str(models), "--input", str(inp), "-q"]
+    ref = tmp / "jobs1.jsonl"
+    out = str(tmp / "o.jsonl")
+    tcp_name = "dask scheduler + 2 workers (TCP)"
+    configs = {"jobs 1": ["--output", str(ref)],
+               "jobs 2 (joblib)": ["--output", out, "--jobs", "2"],
+               "dask LocalCluster, 2 workers": ["--output", out, "--backend", "dask", "--jobs",
+                                                "2"],
+               tcp_name: ["--output", out, "--backend", "dask", "--scheduler"]}
     runs: dict[str, float] = {}
     cpu: dict[str, float] = {}
-    ref = tmp / "jobs1.jsonl"
-    runs["jobs 1"], _ = _wall([*base, "--output", str(ref)])
-    cpu["jobs 1"] = CPU["last"]
-    runs["jobs 2 (joblib)"], _ = _wall([*base, "--output", str(tmp / "o.jsonl"), "--jobs", "2"])
-    cpu["jobs 2 (joblib)"] = CPU["last"]
-    same = [filecmp.cmp(ref, tmp / "o.jsonl", shallow=False)]
-    runs["dask LocalCluster, 2 workers"], _ = _wall(
-        [*base, "--output", str(tmp / "o.jsonl"), "--backend", "dask", "--jobs", "2"])
-    cpu["dask LocalCluster, 2 workers"] = CPU["last"]
-    same.append(filecmp.cmp(ref, tmp / "o.jsonl", shallow=False))
+    same: list[bool] = []
     cluster = Cluster(tmp)
     try:
-        name = "dask scheduler + 2 workers (TCP)"
-        runs[name], _ = _wall([*base, "--output", str(tmp / "o.jsonl"), "--backend", "dask",
-                               "--scheduler", cluster.address], cluster)
-        cpu[name] = CPU["last"]
-        same.append(filecmp.cmp(ref, tmp / "o.jsonl", shallow=False))
+        for round_ in range(ROUNDS):  # alternating rounds; the best of each kept
+            for name, args in configs.items():
+                extra = [cluster.address] if name == tcp_name else []
+                sec, _ = _wall([*base, *args, *extra], cluster if name == tcp_name else None)
+                if name not in runs or sec < runs[name]:
+                    runs[name], cpu[name] = sec, CPU["last"]
+                if round_ == 0 and name != "jobs 1":
+                    same.append(filecmp.cmp(ref, out, shallow=False))
     finally:
         cluster.close()
     # the client's share: one planning pass over the input, one copy of the output
@@ -144,10 +147,10 @@ def bench_scoring(tmp: Path) -> tuple[str, dict]:
     rows = [[name, f"{n:,}", f"{sec:.1f}", f"{n / sec:,.0f}", f"{cpu[name]:.1f}"]
             for name, sec in runs.items()]
     joblib, local = runs["jobs 2 (joblib)"], runs["dask LocalCluster, 2 workers"]
-    tcp = runs["dask scheduler + 2 workers (TCP)"]
+    tcp = runs[tcp_name]
     facts = {"lines": n, "runs": runs, "cpu": cpu, "identical": all(same), "plan_s": plan_s,
              "cpu_overhead_local": cpu["dask LocalCluster, 2 workers"] / cpu["jobs 2 (joblib)"]
-             - 1, "cpu_overhead_tcp": cpu[name] / cpu["jobs 2 (joblib)"] - 1,
+             - 1, "cpu_overhead_tcp": cpu[tcp_name] / cpu["jobs 2 (joblib)"] - 1,
              "load": os.getloadavg()[0],
              "partitions": len(plan.parts), "out_bytes": out_bytes, "concat_s": concat_s,
              "in_bytes": inp.stat().st_size, "overhead_local": local / joblib - 1,
@@ -157,7 +160,9 @@ def bench_scoring(tmp: Path) -> tuple[str, dict]:
         f"({inp.stat().st_size / 2**20:.0f} MB in, {out_bytes / 2**20:.0f} MB out), 3-gram mkn "
         "of PTB train, chunks of 2,000 lines, Dask partitions of 25 chunks "
         f"({len(plan.parts)} partitions). Wall time of the whole command (interpreter, model "
-        "load, the LocalCluster's start-up where it starts one); every Dask output is "
+        "load, the LocalCluster's start-up where it starts one), the faster of "
+        f"{ROUNDS} alternating runs, and the CPU time of that run (all its processes, the TCP "
+        "cluster's included); every Dask output is "
         f"byte-identical to `--jobs 1`: **{all(same)}**. Load average after the runs: "
         f"{facts['load']:.1f} (other work shares the 2 cores: the figures are noisy).\n\n"
         + table(["run", "lines", "wall s", "lines/s", "CPU s (all processes)"], rows)
