@@ -12,8 +12,9 @@ so sorting keys sorts n-grams lexicographically. Each block is sorted and reduce
 with counts and spilled as a sorted run; runs are merged (``spill.merge_runs``). The row of each
 o-gram's (o-1)-suffix is free here - it is the (o-1)-gram row at position p+1 - and is carried
 as the run's payload, so estimation needs no search for suffixes. Below the top order, a second
-pass turns each block's local unique indices into global rows (a streamed search of the
-block's run in the merged keys) and writes the per-position row file the next order reads.
+pass turns each block's local unique indices into global rows (recorded by the merge when it
+takes one pass, else found by a streamed search of the block's run in the merged keys) and
+writes the per-position row file the next order reads.
 
 The merged keys are exactly ``NgramModel``'s ``keys{o}`` (rows sorted, parents = rows of the
 order below), and counts and suffixes line up with them.
@@ -160,11 +161,19 @@ def count_order(o: int, top: int, ids: DiskArray, rem: DiskArray, prev: DiskArra
                 del inv
             del order, new
         runs.append(run)
+    ranked: list[DiskArray] | None = None
     if len(runs) == 1:
         merged = runs[0]
     else:
         merged = Run.create(area, f"order{o}")
-        merge_runs(runs, merged, budget, area, f"merge{o}", keep_inputs=need_rows)
+        ranks = ([area.array(f"rank{o}.b{b}.i32", np.int32) for b in range(len(runs))]
+                 if need_rows else None)
+        if merge_runs(runs, merged, budget, area, f"merge{o}", keep_inputs=need_rows,
+                      ranks=ranks):
+            ranked = ranks
+        else:
+            for f in ranks or []:
+                f.remove()
     merged.keys.flush()
     if inverse is None:
         return merged, None
@@ -176,7 +185,9 @@ def count_order(o: int, top: int, ids: DiskArray, rem: DiskArray, prev: DiskArra
         done += valid.size
         if len(runs) == 1:
             global_rows = inv
-        else:
+        elif ranked is not None:  # rows recorded by the one-pass merge
+            global_rows = ranked[b].read()[inv]
+        else:  # multi-pass merge: find the block's keys in the merged ones
             global_rows = _ranks(runs[b].keys.read(), merged.keys, max(block, MIN_BLOCK))[inv]
         out = np.full(n, -1, dtype=np.int32)
         out[valid] = global_rows
@@ -184,6 +195,8 @@ def count_order(o: int, top: int, ids: DiskArray, rem: DiskArray, prev: DiskArra
     if len(runs) > 1:
         for r in runs:
             r.remove()
+    for f in ranked or []:
+        f.remove()
     inverse.remove()
     rows.flush()
     return merged, rows

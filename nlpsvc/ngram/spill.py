@@ -195,16 +195,19 @@ class Run:
 
 
 def merge_runs(runs: list[Run], out: Run, budget: int, area: TempArea, name: str,
-               keep_inputs: bool = False) -> Run:
+               keep_inputs: bool = False, ranks: list[DiskArray] | None = None) -> bool:
     """Merge sorted ``runs`` into ``out`` (keys unique, counts summed) within ``budget`` bytes.
 
     When the runs are too many for one pass with slots of at least ``MIN_BLOCK`` items, groups
     of them are merged into intermediate runs first (a multi-pass merge, as external sorts do).
     Input runs are removed once merged, unless ``keep_inputs`` (intermediate runs always are).
+    ``ranks`` (one file per input run): receives, for each key of each run, its row in
+    ``out``, when the merge takes one pass; returns whether it did.
     """
     free = free_bytes(budget)
     fan_in = max(2, free // (MERGE_BYTES * MIN_BLOCK))
     keep = {id(r) for r in runs} if keep_inputs else set()
+    one_pass = len(runs) <= fan_in
     level = 0
     while len(runs) > fan_in:
         level += 1
@@ -218,11 +221,12 @@ def merge_runs(runs: list[Run], out: Run, budget: int, area: TempArea, name: str
             _merge_pass(group, mid, budget, keep)
             merged.append(mid)
         runs = merged
-    _merge_pass(runs, out, budget, keep)
-    return out
+    _merge_pass(runs, out, budget, keep, ranks if one_pass else None)
+    return one_pass and ranks is not None
 
 
-def _merge_pass(runs: list[Run], out: Run, budget: int, keep: set[int]) -> None:
+def _merge_pass(runs: list[Run], out: Run, budget: int, keep: set[int],
+                ranks: list[DiskArray] | None = None) -> None:
     """One k-way merge through k fixed slots of ``chunk`` items each.
 
     Each round merges, from every slot, the keys up to the smallest last key among slots whose
@@ -235,6 +239,7 @@ def _merge_pass(runs: list[Run], out: Run, budget: int, keep: set[int]) -> None:
     keys = np.empty(k * chunk, dtype=np.int64)
     counts = np.empty(k * chunk, dtype=np.int64)
     payload = np.empty(k * chunk, dtype=np.int32)
+    rank = np.empty(k * chunk if ranks is not None else 0, dtype=np.int64)
     out_k = np.empty(k * chunk, dtype=np.int64)
     out_c = np.empty(k * chunk, dtype=np.int64)
     out_p = np.empty(k * chunk, dtype=np.int32)
@@ -257,8 +262,16 @@ def _merge_pass(runs: list[Run], out: Run, budget: int, keep: set[int]) -> None:
             break
         more = [i for i in live if read[i] < runs[i].size]
         bound = min(int(keys[end[i] - 1]) for i in more) if more else int(np.iinfo(np.int64).max)
-        n = _merge_round(keys, counts, payload, pos, end, bound, out_k, out_c, out_p)
+        before = pos.copy()
+        n = _merge_round(keys, counts, payload, pos, end, bound, out_k, out_c, out_p, rank,
+                         out.size)
         out.append(out_k[:n], out_c[:n], out_p[:n])
+        if ranks is not None:
+            for i in live:
+                ranks[i].append(rank[before[i]:pos[i]])
+    if ranks is not None:
+        for f in ranks:
+            f.flush()
     for r in runs:
         if id(r) not in keep:
             r.remove()
@@ -270,9 +283,11 @@ def _merge_pass(runs: list[Run], out: Run, budget: int, keep: set[int]) -> None:
 @numba.njit(cache=True, nogil=True)
 def _merge_round(keys: np.ndarray, counts: np.ndarray, payload: np.ndarray, pos: np.ndarray,
                  end: np.ndarray, bound: int, out_k: np.ndarray, out_c: np.ndarray,
-                 out_p: np.ndarray) -> int:  # pragma: no cover - compiled
+                 out_p: np.ndarray, rank: np.ndarray, base: int) -> int:  # pragma: no cover
     """Merge the items <= ``bound`` of every slot into ``out_*`` (equal keys: counts summed,
-    first payload kept); advances ``pos``; returns the number of items written."""
+    first payload kept); advances ``pos``; returns the number of items written. With a
+    non-empty ``rank``, each consumed slot item gets its output row (``base`` + index)."""
+    track = rank.shape[0] > 0
     k = pos.shape[0]
     n = 0
     while True:
@@ -295,6 +310,8 @@ def _merge_round(keys: np.ndarray, counts: np.ndarray, payload: np.ndarray, pos:
             out_c[n] = counts[j]
             out_p[n] = payload[j]
             n += 1
+        if track:
+            rank[j] = base + n - 1
 
 
 class NpyWriter:

@@ -75,9 +75,9 @@ def test_tiny_budget_spills_every_stage_and_tables_are_identical(
     merges: list[int] = []
     real = spill_mod._merge_pass
 
-    def spy(runs, out, budget, keep):  # noqa: ANN001, ANN202
+    def spy(runs, *rest):  # noqa: ANN001, ANN002, ANN202
         merges.append(len(runs))
-        return real(runs, out, budget, keep)
+        return real(runs, *rest)
 
     monkeypatch.setattr(spill_mod, "_merge_pass", spy)
     blocks: list[int] = []
@@ -112,6 +112,28 @@ def test_tiny_budget_spills_every_stage_and_tables_are_identical(
     assert blocks and max(blocks) < n_top  # estimation went block by block
     assert sum(ranges) >= (order > 2)  # continuation counts in ranges of rows (orders >= 2)
     assert len(gathers) == order - 2  # lower orders' probabilities read back from disk
+
+
+@pytest.mark.parametrize("memory", ["8M", "32M"])
+def test_one_pass_merges_of_several_runs_are_identical(memory: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Budgets whose blocks still make several runs, merged in one pass (rows from the merge)."""
+    passes: list[int] = []
+    real = spill_mod.merge_runs
+
+    def spy(*args, **kw):  # noqa: ANN002, ANN003, ANN202
+        one = real(*args, **kw)
+        if kw.get("ranks") is not None:  # below the top order: rows wanted from the merge
+            passes.append(int(one))
+        return one
+
+    from nlpsvc.ngram import extcount
+
+    monkeypatch.setattr(extcount, "merge_runs", spy)
+    big = zipf_corpus(20000, seed=3, vocab=3000)  # ~160k positions: several blocks at 8M
+    got = train(big, 4, "mkn", memory=memory, temp_dir=tmp_path)
+    assert_same(in_memory(big, 4), got)
+    assert len(passes) == 2 and all(passes)
     assert no_temp_left(tmp_path)
 
 
