@@ -24,9 +24,9 @@ MERGE_BYTES = 40  # per buffered item of the k-way merge: input slots and the ou
 ESTIMATE_BYTES = 120  # per n-gram row: key, adjusted count, suffix, discount, probabilities
 # Larger blocks than these gain little time (the merge is linear) and would only raise the
 # peak above lmplz's at the same budget, so a large budget is not used up for its own sake.
-MAX_COUNT_BLOCK = 1 << 21
-MAX_ESTIMATE_BLOCK = 1 << 19
-MAX_MERGE_BYTES = 64 << 20  # all slots of one k-way merge together (a linear pass: small is fine)
+MAX_COUNT_BLOCK = 1 << 20
+MAX_ESTIMATE_BLOCK = 1 << 18
+MAX_MERGE_BYTES = 16 << 20  # all slots of one k-way merge together (a linear pass: small is fine)
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)B?\s*$", re.I)
