@@ -290,7 +290,9 @@ def projection(s: dict, c: dict) -> str:
     client = sum(v for name, v in count.items() if "client" in name)
     return (
         f"**Projection** (linear in the input, from the rates measured above on a loaded "
-        f"2-core machine, load average {c['load']:.1f}). Scoring 1B lines on 32 workers "
+        f"2-core machine, load average {c['load']:.1f}, the two workers getting "
+        f"{s['cores']:.1f} cores; per-worker rates are those of a worker with its own core "
+        "only when that figure is 2). Scoring 1B lines on 32 workers "
         f"(measured {per_worker:,.0f} lines/s per worker over TCP): {listing(score)}. The "
         f"largest part is {score_top}. The client's parts (~{serial / 60:,.0f} min) are "
         "serial and grow with the input while the scoring spreads: beyond ~"
