@@ -261,7 +261,9 @@ def projection(s: dict, c: dict) -> str:
     """1B lines on 32 workers and a 10B-token count, scaled linearly from the measured rates;
     the bottleneck named is the largest serial part."""
     n, tcp = s["lines"], s["runs"]["dask scheduler + 2 workers (TCP)"]
-    per_worker = n / tcp / 2  # lines/s per worker, client costs and start-up included
+    # lines/s of a worker with a core of its own: the TCP run's rate over the cores its two
+    # workers got (client costs and start-up included)
+    per_worker = n / tcp / min(2.0, max(s["cores"], 0.5))
     lines = 1e9
     k = lines / n
     score = {
@@ -290,10 +292,10 @@ def projection(s: dict, c: dict) -> str:
     client = sum(v for name, v in count.items() if "client" in name)
     return (
         f"**Projection** (linear in the input, from the rates measured above on a loaded "
-        f"2-core machine, load average {c['load']:.1f}, the two workers getting "
-        f"{s['cores']:.1f} cores; per-worker rates are those of a worker with its own core "
-        "only when that figure is 2). Scoring 1B lines on 32 workers "
-        f"(measured {per_worker:,.0f} lines/s per worker over TCP): {listing(score)}. The "
+        f"2-core machine, load average {c['load']:.1f}; the two workers got "
+        f"{s['cores']:.1f} cores). Scoring 1B lines on 32 workers, each with a core "
+        f"({per_worker:,.0f} lines/s per core: the TCP run's rate over the cores its workers "
+        f"got): {listing(score)}. The "
         f"largest part is {score_top}. The client's parts (~{serial / 60:,.0f} min) are "
         "serial and grow with the input while the scoring spreads: beyond ~"
         f"{breakeven:,.0f} workers they are the bottleneck, the largest being {client_top} "
