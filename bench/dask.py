@@ -274,8 +274,8 @@ def projection(s: dict, c: dict) -> str:
     }
     scale = 10e9 / c["tokens"]
     count = {
-        "encode + count on the workers (32 of them)": (c["encode_s"] + c["count_s"]) * 2 * scale
-        / 32,
+        "encode + count on the workers (32 of them)": (c["encode_s"] + c["count_s"])
+        * min(2.0, max(s["cores"], 0.5)) * scale / 32,  # core-seconds, spread
         "merging the partitions' runs on the client": c["merge_s"] * scale,
         "estimation on the client": c["estimate_s"] * scale,
         "writing the model (hash tables) on the client": c["write_s"] * scale,
