@@ -6,11 +6,12 @@
   on the very same chunks - so the output is byte-identical, ``"error"`` lines included.
 * Each worker process loads the model once (``batch._scorer``'s per-process cache) from the
   served version folder, which must be readable at the same path on every worker.
-* Results come back to the client, which writes each partition atomically to
-  ``OUTPUT.parts/part-NNNNNN.jsonl`` (plus a small ``.json`` with its counts) as it arrives,
-  and at the end concatenates the parts in input order into ``OUTPUT`` (via
-  ``OUTPUT.partial``, renamed when whole). Only the client writes: the output needs no shared
-  filesystem.
+* Each partition is written atomically to ``OUTPUT.parts/part-NNNNNN.jsonl`` (then a small
+  ``.json`` with its counts, which marks it finished): by the worker itself when every worker
+  sees that folder (one machine, or a shared filesystem: checked with a mark file), else by
+  the client as the results arrive (the output then needs no shared filesystem). At the end
+  the client concatenates the parts in input order into ``OUTPUT`` (via ``OUTPUT.partial``,
+  renamed when whole).
 * A worker that dies has its tasks rerun by the scheduler (and a task that raises is retried
   ``RETRIES`` times); ``--resume`` keeps the parts of an interrupted run whose job
   (``OUTPUT.parts/job.json``: input size and mtime, model, options, partitions) is this one.
@@ -119,15 +120,17 @@ def _run_parts(client: Any, spec: JobSpec, plan: InputPlan, column: str | None,
     bar = _bar(progress, len(plan.parts), resumed)
     lines, started = 0, time.perf_counter()
     job = uuid.uuid4().hex[:12]
+    dest = str(parts_dir) if _shared_with_workers(client, parts_dir, job) else None
     futures = [client.submit(score_part, spec, plan.url, plan.fmt, column, plan.header_end,
-                             p.start, p.end, p.records, chunk_size,
+                             p.start, p.end, p.records, chunk_size, dest, p.index,
                              key=f"nlpsvc-score-{job}-{p.index}", retries=RETRIES, pure=False)
                for p in todo]
     index = {f.key: p.index for f, p in zip(futures, todo, strict=True)}
     try:
         for fut in as_completed(futures, loop=client.loop):
             data, n, n_errors = _result(fut)
-            _write_part(parts_dir, index[fut.key], data, n, n_errors)
+            if data is not None:  # else the worker wrote it into the shared parts folder
+                _write_part(parts_dir, index[fut.key], data, n, n_errors)
             errors += n_errors
             lines += n
             if bar is not None:
@@ -151,6 +154,26 @@ def _result(fut: Any) -> Any:
         raise BatchError(f"a Dask task failed: {one_line(e)}") from e
     fut.release()
     return value
+
+
+def _shared_with_workers(client: Any, parts_dir: Path, job: str) -> bool:
+    """Whether every worker sees this very ``parts_dir`` (a shared filesystem, or one
+    machine): then the workers write their parts there and no output crosses the network."""
+    mark = parts_dir / ".job"
+    atomic_write_text(mark, job)
+    try:
+        return all(client.run(_sees_mark, str(mark), job).values())
+    except Exception:  # noqa: BLE001 - any doubt: the parts come back to the client
+        return False
+
+
+def _sees_mark(mark: str, job: str) -> bool:
+    """Runs on a worker."""
+    try:
+        with open(mark, encoding="utf-8") as f:
+            return f.read() == job and os.access(os.path.dirname(mark), os.W_OK)
+    except OSError:
+        return False
 
 
 def _write_part(parts_dir: Path, index: int, data: bytes, lines: int, errors: int) -> None:
@@ -190,8 +213,10 @@ def _bar(enabled: bool, total: int, initial: int) -> Any:
 
 
 def score_part(spec: JobSpec, url: str, fmt: str, column: str | None, header_end: int,
-               start: int, end: int, records: int, chunk_size: int) -> tuple[bytes, int, int]:
-    """(JSON lines, records, error lines) of one partition; runs on a worker."""
+               start: int, end: int, records: int, chunk_size: int, dest: str | None = None,
+               index: int = 0) -> tuple[bytes | None, int, int]:
+    """(JSON lines, records, error lines) of one partition; runs on a worker. With ``dest``
+    (the shared parts folder) the worker writes the part there itself and returns None."""
     if not os.path.isdir(spec.version_dir):
         raise BatchError(f"the models folder {spec.version_dir} cannot be read on Dask worker "
                          f"host {worker_host()}")
@@ -213,5 +238,9 @@ def score_part(spec: JobSpec, url: str, fmt: str, column: str | None, header_end
     if n != records:
         raise BatchError(f"{url}: bytes {start}..{end} hold {n} records, {records} when planned; "
                          "the input changed during the job")
-    return "".join(out).encode("utf-8"), n, errors
+    data = "".join(out).encode("utf-8")
+    if dest is None:
+        return data, n, errors
+    _write_part(Path(dest), index, data, n, errors)
+    return None, n, errors
 

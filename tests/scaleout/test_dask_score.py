@@ -243,3 +243,24 @@ def test_url_and_compressed_inputs(workers: Any, cluster: Any, dask_models: Path
                            partition_lines=30)
         assert stats["partitions"] == 4
         assert out.read_bytes() == one.read_bytes(), source
+
+
+def test_parts_come_back_to_the_client_without_a_shared_folder(
+        workers: Any, cluster: Any, dask_models: Path, inputs: dict[str, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import nlpsvc.dask.score as dscore
+
+    seen = []
+    monkeypatch.setattr(dscore, "_shared_with_workers", lambda *a: seen.append(a) or False)
+    one, dk = tmp_path / "one.jsonl", tmp_path / "dask.jsonl"
+    score_file(dask_models, inputs["csv"], one, chunk_size=7, progress=False)
+    score_file(dask_models, inputs["csv"], dk, chunk_size=7, progress=False, backend="dask",
+               scheduler=cluster.scheduler_address, partition_lines=20)
+    assert seen and one.read_bytes() == dk.read_bytes()
+
+
+def test_workers_see_the_parts_folder_on_one_machine(client: Any, tmp_path: Path) -> None:
+    from nlpsvc.dask.score import _sees_mark, _shared_with_workers
+
+    assert _shared_with_workers(client, tmp_path, "job1")
+    assert not any(client.run(_sees_mark, str(tmp_path / ".job"), "another job").values())
