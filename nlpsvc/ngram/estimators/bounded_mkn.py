@@ -5,15 +5,17 @@ Why it can be blocked and stay exact:
 
 * adjust (top-down): the continuation count of an (o-1)-gram is the number of o-grams whose
   suffix it is; the o-gram's suffix row is stored with it (``extcount``), so each order's
-  counts are one ``bincount`` accumulated over blocks of integers (exact in any order).
+  counts are one ``bincount`` accumulated over blocks of integers (exact in any order), over
+  ranges of rows when one order's counts do not fit the budget.
   N-grams starting with ``<s>`` keep raw counts: in sorted order they are one contiguous range
   per order, found by two searches. The count-of-counts per order give the discounts
   (``discounts_from_coc``), with ``kenlm_stat_counts``' one-row quirk applied to the buckets.
 * estimate (bottom-up): an o-gram's probability needs its context's sums (over the context's
   children, contiguous in sorted order), and the interpolated probability of its suffix one
   order down. Blocks are cut at context boundaries, so every float sum adds the same numbers
-  in the same order as the one-shot ``np.bincount``; the order below's probabilities are held
-  in RAM (8 bytes per n-gram: they are read at random through the suffix rows).
+  in the same order as the one-shot ``np.bincount``. The order below's probabilities are read
+  at random through the suffix rows: held in RAM (8 bytes per n-gram) when they fit, else
+  kept on disk and gathered row by row beforehand, one pass per range that fits (``_gather``).
 
 Each order's ``keys``, ``logprob`` and ``backoff`` are written straight into the model folder
 (``NgramModel.save``'s ``.npy`` files); the model never sits whole in memory. Pruning and the
