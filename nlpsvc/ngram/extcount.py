@@ -139,8 +139,7 @@ def count_order(o: int, top: int, ids: DiskArray, rem: DiskArray, prev: DiskArra
     blocks: list[tuple[int, int]] = []
     runs: list[Run] = []
     inverse = area.array(f"inv{o}.i32", np.int32) if need_rows else None
-    for start in range(0, ids.size, block):
-        n = min(block, ids.size - start)
+    for start, n in _spans(ids.size, block):
         _, keys, suf = _block_keys(o, ids, rem, prev, V, start, n)
         blocks.append((start, n))
         run = Run.create(area, f"count{o}.b{len(runs)}")
@@ -200,6 +199,16 @@ def count_order(o: int, top: int, ids: DiskArray, rem: DiskArray, prev: DiskArra
     inverse.remove()
     rows.flush()
     return merged, rows
+
+
+def _spans(total: int, block: int) -> list[tuple[int, int]]:
+    """(start, size) of the count blocks; a tail under half a block joins the block before, so
+    a corpus just over one block is not split into two runs (and a merge) for a few positions."""
+    spans = [(s, min(block, total - s)) for s in range(0, total, block)]
+    if len(spans) > 1 and spans[-1][1] < block // 2:
+        tail = spans.pop()
+        spans[-1] = (spans[-1][0], spans[-1][1] + tail[1])
+    return spans
 
 
 def _ranks(sub: np.ndarray, keys: DiskArray, chunk: int) -> np.ndarray:

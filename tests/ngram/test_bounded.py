@@ -114,7 +114,7 @@ def test_tiny_budget_spills_every_stage_and_tables_are_identical(
     assert len(gathers) == order - 2  # lower orders' probabilities read back from disk
 
 
-@pytest.mark.parametrize("memory", ["8M", "32M"])
+@pytest.mark.parametrize("memory", ["8M", "16M"])
 def test_one_pass_merges_of_several_runs_are_identical(memory: str, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Budgets whose blocks still make several runs, merged in one pass (rows from the merge)."""
