@@ -34,18 +34,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from nlpsvc.ngram.probing import (
-    SEED,
-    address,
-    find,
-    home,
-    prefetch,
-    readonly,
-    row_bits,
-    step,
-)
+from nlpsvc.ngram._probejit import address, find, home, prefetch, step
+from nlpsvc.ngram._wordidsjit import lookup
+from nlpsvc.ngram.probing import SEED, readonly, row_bits
 from nlpsvc.ngram.vocab import BOS_ID, EOS_ID, UNK_ID
-from nlpsvc.ngram.wordids import lookup
 
 # desc columns, one row per order. Row 0 (unigrams, indexed by id) has no keys nor table: its
 # ROWS is V and its KEYS column the address of ``missing_backoff`` (a 1-element float64 array).

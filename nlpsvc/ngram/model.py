@@ -25,11 +25,12 @@ from dataclasses import asdict, dataclass
 from functools import cached_property
 from itertools import chain, repeat
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from nlpsvc.ngram import kernel, probing, wordids
+from nlpsvc.ngram import probing, wordids
 from nlpsvc.ngram.tables import BackoffTables
 from nlpsvc.ngram.vocab import BOS_ID, EOS, EOS_ID, SPECIALS, UNK_ID, Vocabulary
 
@@ -40,6 +41,18 @@ BATCH_SENTENCES = 4096  # evaluate() scores this many sentences per kernel call
 _NO_F64 = np.empty(0, dtype=np.float64)  # per-token outputs when none are asked for
 _NO_I64 = np.empty(0, dtype=np.int64)
 _NO_BOOL = np.empty(0, dtype=np.bool_)
+# ``nlpsvc.ngram.kernel``, imported by the first model that scores (``_kernel_desc``): numba
+# costs ~120 MB of RSS, which ``import nlpsvc.ngram`` and a build's early stages do without.
+kernel: ModuleType | None = None
+
+
+def _load_kernel() -> ModuleType:
+    global kernel
+    if kernel is None:
+        from nlpsvc.ngram import kernel as k
+
+        kernel = k
+    return kernel
 
 
 @dataclass
@@ -217,16 +230,19 @@ class NgramModel:
         """Build the missing hash tables and load the compiled kernels now, not on the first
         request (``load`` calls it: a server worker answers its first query at full speed)."""
         desc = self._kernel_desc()
+        k = _load_kernel()
         self._score_lists([["a"]], np.ones(1, dtype=np.int64), True, True, False)
-        kernel.score_text_one(b"a", 1, True, True, desc)
-        kernel.score_sentences(_NO_I64, np.zeros(1, dtype=np.int64), True, True, desc,
+        k.score_text_one(b"a", 1, True, True, desc)
+        k.score_sentences(_NO_I64, np.zeros(1, dtype=np.int64), True, True, desc,
                                np.zeros(1), np.zeros(1, dtype=np.int64), False, _NO_F64,
                                _NO_I64, _NO_BOOL)  # the dict path (tokens text cannot carry)
         return self
 
     def _kernel_desc(self) -> np.ndarray:
-        """The kernel's view of this model, built once (tables built here when missing)."""
+        """The kernel's view of this model, built once (tables built here when missing); the
+        kernel module is imported here, so any scoring path has it once it has a ``desc``."""
         if self._desc is None:
+            k = _load_kernel()
             probe = list(self.probe) or [None] * self.order
             for o in range(2, self.order + 1):
                 if probe[o - 1] is None:
@@ -234,7 +250,7 @@ class NgramModel:
             self.probe = probe
             if self.vocab_table is None:
                 self.vocab_table = wordids.build(self.words)
-            desc, hold = kernel.describe(self.V, self.keys, probe, self.lp, self.bo,
+            desc, hold = k.describe(self.V, self.keys, probe, self.lp, self.bo,
                                          self.missing_backoff, self.vocab_table)
             self._hold = hold
             self._desc = desc
@@ -259,10 +275,12 @@ class NgramModel:
             tok = (_NO_F64, _NO_I64, _NO_BOOL)
         text = wordids.encode(chain.from_iterable(sentences), n)
         if text is not None:
-            kernel.score_text(text, lens, bos, eos, desc, totals, oovs, per_token, *tok)
+            kernel.score_text(text, lens, bos, eos, desc, totals, oovs,  # type: ignore[union-attr]
+                              per_token, *tok)
         else:
             words = self._ids(chain.from_iterable(sentences), n)
-            kernel.score_sentences(words, lens, bos, eos, desc, totals, oovs, per_token, *tok)
+            kernel.score_sentences(words, lens, bos, eos, desc, totals,  # type: ignore[union-attr]
+                                   oovs, per_token, *tok)
         return totals, oovs, *tok
 
     # ---------------------------------------------------------------- public scoring
@@ -288,9 +306,8 @@ class NgramModel:
         if not per_token:
             text = wordids.encode(tokens, n)
             if text is not None:
-                total, oov = kernel.score_text_one(
-                    text, n, bos, eos, self._desc if self._desc is not None else self._kernel_desc()
-                )
+                desc = self._desc if self._desc is not None else self._kernel_desc()
+                total, oov = kernel.score_text_one(text, n, bos, eos, desc)  # type: ignore[union-attr]
                 n += eos
                 return SentenceScore(total, n, oov,
                                      10.0 ** (-total / n) if self.proper and n else None)

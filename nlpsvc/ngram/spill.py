@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numba
 import numpy as np
 
 from nlpsvc.ngram.memory import MAX_MERGE_BYTES, MERGE_BYTES, MIN_BLOCK, free_bytes
@@ -232,6 +231,8 @@ def _merge_pass(runs: list[Run], out: Run, budget: int, keep: set[int],
     Each round merges, from every slot, the keys up to the smallest last key among slots whose
     run has more on disk (those keys are complete), then refills the slots it emptied.
     """
+    from nlpsvc.ngram._mergejit import merge_round  # numba: loaded by the first merge only
+
     k = len(runs)
     room = min(free_bytes(budget), MAX_MERGE_BYTES)
     chunk = max(MIN_BLOCK, room // (MERGE_BYTES * max(1, k)))
@@ -263,7 +264,7 @@ def _merge_pass(runs: list[Run], out: Run, budget: int, keep: set[int],
         more = [i for i in live if read[i] < runs[i].size]
         bound = min(int(keys[end[i] - 1]) for i in more) if more else int(np.iinfo(np.int64).max)
         before = pos.copy()
-        n = _merge_round(keys, counts, payload, pos, end, bound, out_k, out_c, out_p, rank,
+        n = merge_round(keys, counts, payload, pos, end, bound, out_k, out_c, out_p, rank,
                          out.size)
         out.append(out_k[:n], out_c[:n], out_p[:n])
         if ranks is not None:
@@ -275,43 +276,6 @@ def _merge_pass(runs: list[Run], out: Run, budget: int, keep: set[int],
     for r in runs:
         if id(r) not in keep:
             r.remove()
-
-
-# Hand-written: merging k sorted slots is a loop over items with a data-dependent choice at
-# each step; numpy would need a concatenation and a sort per round (several times the memory
-# of the slots and O(n log n)); compiled, it is linear and works in the slots in place.
-@numba.njit(cache=True, nogil=True)
-def _merge_round(keys: np.ndarray, counts: np.ndarray, payload: np.ndarray, pos: np.ndarray,
-                 end: np.ndarray, bound: int, out_k: np.ndarray, out_c: np.ndarray,
-                 out_p: np.ndarray, rank: np.ndarray, base: int) -> int:  # pragma: no cover
-    """Merge the items <= ``bound`` of every slot into ``out_*`` (equal keys: counts summed,
-    first payload kept); advances ``pos``; returns the number of items written. With a
-    non-empty ``rank``, each consumed slot item gets its output row (``base`` + index)."""
-    track = rank.shape[0] > 0
-    k = pos.shape[0]
-    n = 0
-    while True:
-        best = -1
-        best_key = bound
-        for i in range(k):
-            if pos[i] < end[i]:
-                v = keys[pos[i]]
-                if v <= best_key and (best < 0 or v < best_key):
-                    best = i
-                    best_key = v
-        if best < 0:
-            return n
-        j = pos[best]
-        pos[best] = j + 1
-        if n > 0 and out_k[n - 1] == best_key:
-            out_c[n - 1] += counts[j]
-        else:
-            out_k[n] = best_key
-            out_c[n] = counts[j]
-            out_p[n] = payload[j]
-            n += 1
-        if track:
-            rank[j] = base + n - 1
 
 
 class NpyWriter:
