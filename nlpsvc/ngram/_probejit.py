@@ -130,3 +130,33 @@ def fill(chain: np.ndarray, V: int, slots: np.ndarray, rb: int) -> None:
             if i == n_slots:
                 i = 0
         slots[i] = np.uint32(tag(h, rb) | np.uint64(row + 1))
+
+
+@numba.njit(cache=True, nogil=True)
+def word_hashes(V: int) -> np.ndarray:
+    """The hash of every one-word sequence (ids 0..V-1): the first link of ``fill_block``."""
+    out = np.empty(V, dtype=np.uint64)
+    for w in range(V):
+        out[w] = step(SEED, w)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def fill_block(keys: np.ndarray, V: int, prev: np.ndarray, out: np.ndarray,
+               slots: np.ndarray, rb: int, row0: int) -> None:
+    """Insert rows ``row0``.. (chain keys ``keys``) into ``slots`` as ``fill`` does, each
+    hash taken from its prefix's in ``prev`` (the order below's hashes) instead of walking
+    the prefix chain; with a non-empty ``out``, keep each hash there for the next order."""
+    n_slots = slots.shape[0]
+    keep = out.shape[0] > 0
+    for j in range(keys.shape[0]):
+        k = keys[j]
+        h = step(prev[k // V], k % V)
+        if keep:
+            out[row0 + j] = h
+        i = home(h, n_slots)
+        while slots[i] != 0:
+            i += 1
+            if i == n_slots:
+                i = 0
+        slots[i] = np.uint32(tag(h, rb) | np.uint64(row0 + j + 1))

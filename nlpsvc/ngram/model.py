@@ -561,17 +561,13 @@ class NgramModel:
     @staticmethod
     def write_tables(directory: str | Path) -> None:
         """Add the hash tables to a model folder written without them (the bounded build
-        writes the arrays itself), each filled through a file mapping from the mapped keys:
-        RAM stays bounded by the page cache. ``load`` then maps them instead of building them
-        in memory."""
+        writes the arrays itself), one order at a time from its keys read in blocks
+        (``probing.build_files``): RAM holds one order's hashes and one table, never every
+        order's keys. ``load`` then maps them instead of building them in memory."""
         d = Path(directory)
         header = json.loads((d / HEADER).read_text("utf-8"))
         N, V = int(header["order"]), int(header["vocab_size"])
-        keys: list[np.ndarray | None] = [None] + [
-            np.load(d / f"keys{o}.npy", mmap_mode="r") for o in range(2, N + 1)
-        ]
-        for o in range(2, N + 1):
-            probing.build_file(keys, o, V, d / f"probe{o}.npy")
+        probing.build_files(d, N, V)
         _save_vocab_table(d, wordids.build(json.loads((d / "vocab.json").read_text("utf-8"))))
         header["probe"] = probing.LAYOUT
         header["vocab_probe"] = wordids.LAYOUT

@@ -96,6 +96,42 @@ def build_file(keys: list[np.ndarray | None], o: int, V: int, path: str | Path) 
         del out
 
 
+def build_files(folder: str | Path, order: int, V: int, block: int = 1 << 20) -> None:
+    """Write ``probe<o>.npy`` for o = 2..``order`` from the ``keys<o>.npy`` of ``folder``, one
+    order at a time, the same bytes as ``build_file``. Why not ``build_file``: it walks each
+    n-gram's prefix chain, so the top order's table needs every order's keys mapped at once
+    (the bounded build's peak). Here each n-gram's hash comes from its prefix's, kept from the
+    order below (8 bytes per n-gram of that order), and the keys are read in blocks: RAM holds
+    one order's hashes, one table and a block, and each table's mapping goes when it is full.
+    """
+    from nlpsvc.ngram._probejit import fill_block, word_hashes
+
+    folder = Path(folder)
+    prev = word_hashes(V)
+    for o in range(2, order + 1):
+        with open(folder / f"keys{o}.npy", "rb") as f:
+            major, _ = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(f)
+            if dtype != np.dtype(np.int64) or len(shape) != 1 or fortran:
+                raise ValueError(f"{f.name}: not a 1-D int64 array")
+            n = int(shape[0])
+            _check(n)
+            hashes = np.empty(n if o < order else 0, dtype=np.uint64)
+            out = np.lib.format.open_memmap(folder / f"probe{o}.npy", mode="w+",
+                                            dtype=np.uint32, shape=(table_size(n),))
+            try:
+                slots, rb = out.view(np.ndarray), row_bits(n)
+                for row0 in range(0, n, block):
+                    keys = np.fromfile(f, dtype=np.int64, count=min(block, n - row0))
+                    fill_block(keys, V, prev, hashes, slots, rb, row0)
+                out.flush()
+            finally:
+                del out, slots
+        prev = hashes
+
+
 def valid(slots: np.ndarray, n: int) -> bool:
     """Whether ``slots`` has the shape and type of the table of ``n`` keys."""
     return slots.dtype == np.uint32 and slots.shape == (table_size(n),)

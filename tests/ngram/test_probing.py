@@ -258,3 +258,15 @@ def test_strings_are_not_token_lists(lm4):
     with pytest.raises(TypeError):
         lm4.score_batch(["a b"])  # type: ignore[list-item]
     assert lm4.score(iter(["a", "b"])).to_dict() == lm4.score(["a", "b"]).to_dict()
+
+
+@pytest.mark.parametrize("block", [1, 7, 1 << 20])
+def test_build_files_one_order_at_a_time_equals_build(lm4, tmp_path, block):
+    # write_tables' builder hashes each n-gram from its prefix's hash (kept per order) and
+    # reads the keys in blocks; the tables must be build()'s, whatever the block boundaries
+    d = lm4.save(tmp_path / "m")
+    for o in (2, 3, 4):
+        (d / f"probe{o}.npy").unlink()
+    probing.build_files(d, 4, lm4.V, block=block)
+    for o in (2, 3, 4):
+        assert np.array_equal(np.load(d / f"probe{o}.npy"), probing.build(lm4.keys, o, lm4.V))
