@@ -8,13 +8,13 @@ All temp files live in one ``TempArea`` under
 ``ngram.temp_dir``, removed on success and on error.
 
 The folder is the one ``NgramModel.save`` writes, byte for byte (tested): the arrays written
-block by block, the base header here, the hash tables and their header entry by the query
-side's ``write_tables`` (the one writer of that part of the format).
+block by block, ``vocab.json`` and ``header.json`` by ``model.write_folder_meta`` (``save``'s
+own writer of them), the hash tables and their header entries by the query side's
+``write_tables``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,14 +24,7 @@ from nlpsvc.ngram.estimators.bounded_mkn import estimate_mkn
 from nlpsvc.ngram.estimators.kneser_ney import _fallback
 from nlpsvc.ngram.extcount import count_all
 from nlpsvc.ngram.memory import DEFAULT_MEMORY, parse_memory, release_memory
-from nlpsvc.ngram.model import (
-    FORMAT,
-    FORMAT_VERSION,
-    HEADER,
-    NgramModel,
-    _json_float,
-    _jsonable,
-)
+from nlpsvc.ngram.model import NgramModel, write_folder_meta
 from nlpsvc.ngram.progress import Stage
 from nlpsvc.ngram.spill import TempArea, spill_errors
 from nlpsvc.ngram.vocab import Vocabulary
@@ -87,25 +80,3 @@ def build_mkn(
             stage.update(sum(sizes))
     release_memory()  # the caller maps the model next
     return folder
-
-
-def write_folder_meta(folder: Path, words: list[str], order: int, counts: list[int], *,
-                      smoothing: str, proper: bool, missing_backoff: float,
-                      params: dict[str, Any]) -> None:
-    """``vocab.json`` and ``header.json`` beside the arrays: a model folder of the base
-    layout (no hash tables yet; ``NgramModel.write_tables`` adds them). Mirrors the first part
-    of ``NgramModel.save``; a test checks the finished folder byte for byte against it.
-    """
-    (folder / "vocab.json").write_text(json.dumps(words, ensure_ascii=False), "utf-8")
-    header = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "order": order,
-        "vocab_size": len(words),
-        "counts": counts,
-        "smoothing": smoothing,
-        "proper": proper,
-        "missing_backoff": _json_float(missing_backoff),
-        "params": params,
-    }
-    (folder / HEADER).write_text(json.dumps(header, indent=2, default=_jsonable), "utf-8")

@@ -480,22 +480,10 @@ class NgramModel:
                     np.save(d / f"probe{o}.npy", np.ascontiguousarray(table))
             if o < self.order:
                 np.save(d / f"backoff{o}.npy", np.ascontiguousarray(self.bo[o - 1]))
-        (d / "vocab.json").write_text(json.dumps(self.words, ensure_ascii=False), "utf-8")
         _save_vocab_table(d, self.vocab_table or wordids.build(self.words))
-        header = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "order": self.order,
-            "vocab_size": self.V,
-            "counts": self.counts(),
-            "smoothing": self.smoothing,
-            "proper": self.proper,
-            "missing_backoff": _json_float(self.missing_backoff),
-            "params": self.params,
-            "probe": probing.LAYOUT,  # probe<o>.npy: hash tables (absent: built on load)
-            "vocab_probe": wordids.LAYOUT,  # vocab_*.npy: the tokens' table (idem)
-        }
-        (d / HEADER).write_text(json.dumps(header, indent=2, default=_jsonable), "utf-8")
+        write_folder_meta(d, self.words, self.order, self.counts(), smoothing=self.smoothing,
+                          proper=self.proper, missing_backoff=self.missing_backoff,
+                          params=self.params, tables=True)
         return d
 
     @classmethod
@@ -569,9 +557,8 @@ class NgramModel:
         N, V = int(header["order"]), int(header["vocab_size"])
         probing.build_files(d, N, V)
         _save_vocab_table(d, wordids.build(json.loads((d / "vocab.json").read_text("utf-8"))))
-        header["probe"] = probing.LAYOUT
-        header["vocab_probe"] = wordids.LAYOUT
-        (d / HEADER).write_text(json.dumps(header, indent=2, default=_jsonable), "utf-8")
+        header.update(_TABLES)
+        _write_header(d, header)
 
     def to_arpa(self, path: str | Path, *, lossy: bool = False) -> None:
         """Write an ARPA file (``.gz`` compressed when the name says so).
@@ -589,6 +576,39 @@ class NgramModel:
         from nlpsvc.ngram.arpa import read_arpa
 
         return cls.from_tables(read_arpa(path))
+
+
+# header.json's entries for the hash tables: probe<o>.npy (absent: built on load) and the
+# tokens' table vocab_*.npy (idem); a layout that differs from this nlpsvc's means rebuild
+_TABLES = {"probe": probing.LAYOUT, "vocab_probe": wordids.LAYOUT}
+
+
+def write_folder_meta(folder: Path, words: list[str], order: int, counts: list[int], *,
+                      smoothing: str, proper: bool, missing_backoff: float,
+                      params: dict[str, Any], tables: bool = False) -> None:
+    """``vocab.json`` and ``header.json`` of a model folder: the one writer of both, for
+    ``save`` and for the builds that write the arrays themselves (``build``, ``distributed``),
+    so their folders cannot drift apart. ``tables``: the folder has the hash tables (else
+    ``NgramModel.write_tables`` adds them and their header entries)."""
+    (folder / "vocab.json").write_text(json.dumps(words, ensure_ascii=False), "utf-8")
+    header: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "order": order,
+        "vocab_size": len(words),
+        "counts": counts,
+        "smoothing": smoothing,
+        "proper": proper,
+        "missing_backoff": _json_float(missing_backoff),
+        "params": params,
+    }
+    if tables:
+        header.update(_TABLES)
+    _write_header(folder, header)
+
+
+def _write_header(folder: Path, header: dict[str, Any]) -> None:
+    (folder / HEADER).write_text(json.dumps(header, indent=2, default=_jsonable), "utf-8")
 
 
 def _save_vocab_table(d: Path, table: tuple[np.ndarray, ...]) -> None:
