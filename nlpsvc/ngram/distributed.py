@@ -37,13 +37,19 @@ from typing import Any
 
 import numpy as np
 
-from nlpsvc.ngram.build import write_folder_meta
 from nlpsvc.ngram.counts import check_counted
 from nlpsvc.ngram.estimators.bounded_mkn import estimate_mkn
 from nlpsvc.ngram.estimators.kneser_ney import _fallback
 from nlpsvc.ngram.extcount import DiskCounts, _Encoder, _ranks, count_order
-from nlpsvc.ngram.memory import COUNT_BYTES, MAX_COUNT_BLOCK, MIN_BLOCK, block_items, parse_memory
-from nlpsvc.ngram.model import NgramModel
+from nlpsvc.ngram.memory import (
+    COUNT_BYTES,
+    MAX_COUNT_BLOCK,
+    MIN_BLOCK,
+    block_items,
+    parse_memory,
+    release_memory,
+)
+from nlpsvc.ngram.model import NgramModel, write_folder_meta
 from nlpsvc.ngram.progress import Stage
 from nlpsvc.ngram.spill import DiskArray, Run, TempArea, merge_runs, spill_errors
 from nlpsvc.ngram.vocab import Vocabulary
@@ -207,15 +213,18 @@ def build_mkn_dask(
                                                    budget, area)
             log.info("ngram: dask: %d partitions: encode %.2f s, count %.2f s on the workers, "
                      "merge %.2f s on the client", len(parts), encode_s, count_s, merge_s)
-    counts = DiskCounts(order=order, vocab=vocab, unigram=unigram, orders=runs,
-                        sentences=sentences, tokens=tokens)
-    params = estimate_mkn(counts, folder, area, budget, progress, discount_fallback)
-    sizes = [counts.size(o) for o in range(1, order + 1)]
-    with Stage("write", sum(sizes), "n-grams", progress) as stage:
-        write_folder_meta(folder, list(vocab.words), order, sizes, smoothing="mkn",
-                          proper=True, missing_backoff=0.0, params=params)
-        NgramModel.write_tables(folder)  # the query side's hash tables, as build_mkn
-        stage.update(sum(sizes))
+        counts = DiskCounts(order=order, vocab=vocab, unigram=unigram, orders=runs,
+                            sentences=sentences, tokens=tokens)
+        params = estimate_mkn(counts, folder, area, budget, progress, discount_fallback)
+        sizes = [counts.size(o) for o in range(1, order + 1)]
+        with Stage("write", sum(sizes), "n-grams", progress) as stage:
+            write_folder_meta(folder, list(vocab.words), order, sizes, smoothing="mkn",
+                              proper=True, missing_backoff=0.0, params=params)
+            del counts, enc
+            release_memory()  # the tables map every order's keys: hand the heap back first
+            NgramModel.write_tables(folder)  # the query side's hash tables, as build_mkn
+            stage.update(sum(sizes))
+    release_memory()  # the caller maps the model next
     return folder
 
 
