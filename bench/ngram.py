@@ -109,14 +109,16 @@ def _match(model_dir: Path, order: int) -> tuple[float, float, bool]:
     remap = np.array([pos[w] for w in ref.vocab], dtype=np.int32)
     ref.grams = [remap[g] for g in ref.grams]
     ref.vocab = ours.words
-    theirs = NgramModel.from_tables(ref)
+    theirs = NgramModel.from_tables(ref, dtype=np.float64)  # the ARPA's values as written
     same = all(
         np.array_equal(a, b) for a, b in zip(ours.keys[1:], theirs.keys[1:], strict=True)
     )
     if not same:
         return float("inf"), float("inf"), False
-    dp = max(float(np.abs(a - b).max()) for a, b in zip(ours.lp, theirs.lp, strict=True))
-    db = max(float(np.abs(a - b).max()) for a, b in zip(ours.bo, theirs.bo, strict=True))
+    dp = max(float(np.abs(np.asarray(a, np.float64) - b).max())
+             for a, b in zip(ours.lp, theirs.lp, strict=True))
+    db = max(float(np.abs(np.asarray(a, np.float64) - b).max())
+             for a, b in zip(ours.bo, theirs.bo, strict=True))
     return dp, db, True
 
 

@@ -163,7 +163,7 @@ def _exactness(model_dir: Path, arpa: Path) -> tuple[bool, float, float, list[in
     remap = np.array([pos[w] for w in ref.vocab], dtype=np.int32)
     ref.grams = [remap[g] for g in ref.grams]
     ref.vocab = ours.words
-    theirs = NgramModel.from_tables(ref)
+    theirs = NgramModel.from_tables(ref, dtype=np.float64)  # the ARPA's values as written
     del ref
     same = all(np.array_equal(a, b) for a, b in zip(ours.keys[1:], theirs.keys[1:], strict=True))
     if not same:

@@ -24,7 +24,7 @@ same bit for bit:
 * ``<s>`` (when ``bos``) is context only; ``</s>`` (when ``eos``) is scored; sentence totals
   are sequential sums from 0.0 (as ``np.bincount``).
 
-The model is passed as ``desc``, an int64 (N, 7) array of addresses and sizes per order (see
+The model is passed as ``desc``, an int64 (N + 1, 8) array of addresses and sizes per order (see
 ``describe``; one array argument instead of four tuples keeps numba's per-call dispatch under
 a microsecond); the caller keeps the arrays alive (``NgramModel`` holds them).
 """
@@ -41,7 +41,9 @@ from nlpsvc.ngram.vocab import BOS_ID, EOS_ID, UNK_ID
 
 # desc columns, one row per order. Row 0 (unigrams, indexed by id) has no keys nor table: its
 # ROWS is V and its KEYS column the address of ``missing_backoff`` (a 1-element float64 array).
-KEYS, ROWS, SLOTS, NSLOTS, RBITS, LP, BO = range(7)
+# F32: the order's logprob and backoff are float32 (models saved since the float32 format; 0:
+# float64, as older models): read either way, each value widened to float64 before any sum.
+KEYS, ROWS, SLOTS, NSLOTS, RBITS, LP, BO, F32 = range(8)
 # ... and a last row for the vocabulary table (``wordids``): bytes, offsets, slots
 V_BLOB, V_BYTES, V_SLOTS, V_NSLOTS, V_RBITS, V_OFFSETS = range(6)
 # The table slots of a position are prefetched AHEAD positions before they are probed (its
@@ -59,7 +61,7 @@ def describe(
     """The descriptor array of a model and the read-only views it points into (keep them);
     ``vocab``: ``wordids.build``'s arrays."""
     N = len(lp)
-    desc = np.zeros((N + 1, 7), dtype=np.int64)
+    desc = np.zeros((N + 1, 8), dtype=np.int64)
     hold: list[np.ndarray] = []
 
     def addr(a: np.ndarray, dtype: type) -> int:
@@ -68,8 +70,12 @@ def describe(
         return int(v.ctypes.data)
 
     for o in range(N):
-        desc[o, LP] = addr(lp[o], np.float64)
-        desc[o, BO] = addr(bo[o], np.float64) if o < len(bo) else 0
+        # float32 when the order's arrays both are (no copy); else both read as float64
+        f32 = lp[o].dtype == np.float32 and (o >= len(bo) or bo[o].dtype == np.float32)
+        ftype = np.float32 if f32 else np.float64
+        desc[o, F32] = f32
+        desc[o, LP] = addr(lp[o], ftype)
+        desc[o, BO] = addr(bo[o], ftype) if o < len(bo) else 0
         if o == 0:
             desc[o, ROWS] = V
             desc[o, KEYS] = addr(np.array([missing]), np.float64)
@@ -93,6 +99,14 @@ def describe(
 
 @numba.njit(inline="always")
 def _f64(addr: int, n: int, i: int) -> float:
+    return numba.carray(address(addr), n, np.float64)[i]
+
+
+@numba.njit(inline="always")
+def _val(addr: int, n: int, i: int, f32: int) -> float:
+    """Item ``i`` of a logprob/backoff array, float32 (widened exactly) or float64."""
+    if f32:
+        return np.float64(numba.carray(address(addr), n, np.float32)[i])
     return numba.carray(address(addr), n, np.float64)[i]
 
 
@@ -200,17 +214,19 @@ def _score(
                     d = desc[o - 1]
                     r = find(d[KEYS], d[ROWS], d[SLOTS], d[NSLOTS], d[RBITS], h[o], par * V + x)
                     if r >= 0:  # its prob (if the match) and backoff (if a context next)
-                        prefetch(d[LP] + 8 * r)
+                        size = 8 - 4 * d[F32]
+                        prefetch(d[LP] + size * r)
                         if o < N:
-                            prefetch(d[BO] + 8 * r)
+                            prefetch(d[BO] + size * r)
                 cur[o] = r
             m = 1
             while m < N and cur[m + 1] >= 0:
                 m += 1
-            v = _f64(desc[m - 1, LP], desc[m - 1, ROWS], cur[m])
+            v = _val(desc[m - 1, LP], desc[m - 1, ROWS], cur[m], desc[m - 1, F32])
             for L in range(m, min(p, N - 1) + 1):  # contexts longer than the match's
                 c = ctx[L]
-                v += _f64(desc[L - 1, BO], desc[L - 1, ROWS], c) if c >= 0 else missing
+                v += (_val(desc[L - 1, BO], desc[L - 1, ROWS], c, desc[L - 1, F32]) if c >= 0
+                      else missing)
             for L in range(1, N):
                 ctx[L] = cur[L]
             t += 1

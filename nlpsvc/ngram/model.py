@@ -9,6 +9,10 @@ estimation (as KenLM's query/estimation split). Layout, per order o:
   ``probe<o>.npy``, a linear-probing hash table from the n-gram to its row
   (``nlpsvc.ngram.probing``): O(1) lookups.
 
+``logprob`` and ``backoff`` are float32 (``STORE``), as KenLM stores them: half the size on disk
+and in the CPU caches, each value within 2**-24 relative of the estimator's (float64); scores
+are summed in float64. Folders saved in float64 before still load and score with their values.
+
 Every file is a ``.npy`` memory-mapped on load: workers share the pages, and nothing is
 rebuilt (a model saved before the tables existed gets them built in memory on load). Scoring,
 one sentence or a batch, is one call of a numba kernel (``nlpsvc.ngram.kernel``) that also maps
@@ -38,6 +42,10 @@ FORMAT = "nlpsvc-ngram"
 FORMAT_VERSION = 1
 HEADER = "header.json"
 BATCH_SENTENCES = 4096  # evaluate() scores this many sentences per kernel call
+# dtype of the stored log10 probabilities and backoffs, as KenLM's (half float64's size on
+# disk and in the cache; scores are still summed in float64). Models saved in float64 before
+# this still load and score with their own values (the kernel reads either).
+STORE = np.float32
 _NO_F64 = np.empty(0, dtype=np.float64)  # per-token outputs when none are asked for
 _NO_I64 = np.empty(0, dtype=np.int64)
 _NO_BOOL = np.empty(0, dtype=np.bool_)
@@ -130,14 +138,16 @@ class NgramModel:
 
     # ---------------------------------------------------------------- construction
     @classmethod
-    def from_tables(cls, tables: BackoffTables) -> NgramModel:
-        """Index estimator or ARPA tables (any row order) for querying."""
+    def from_tables(cls, tables: BackoffTables, dtype: type = STORE) -> NgramModel:
+        """Index estimator or ARPA tables (any row order) for querying. ``dtype``: of the
+        stored log10 values, float32 as saved models (``STORE``); float64 keeps the
+        estimator's values exactly (for checking an estimator's arithmetic)."""
         words = list(tables.vocab)
         V = len(words)
         N = tables.order
         g1 = np.asarray(tables.grams[0])[:, 0].astype(np.int64)
-        lp1 = np.full(V, -np.inf)
-        bo1 = np.zeros(V)
+        lp1 = np.full(V, -np.inf, dtype=dtype)
+        bo1 = np.zeros(V, dtype=dtype)
         lp1[g1] = tables.logprob[0]
         bo1[g1] = tables.backoff[0]
         if np.unique(g1).size != g1.size:
@@ -160,8 +170,8 @@ class NgramModel:
             if k.size > 1 and not (k[1:] != k[:-1]).all():
                 raise ValueError(f"duplicate {o}-gram in the tables")
             keys.append(k)
-            lps.append(np.asarray(tables.logprob[o - 1], dtype=np.float64)[order])
-            bos.append(np.asarray(tables.backoff[o - 1], dtype=np.float64)[order])
+            lps.append(np.asarray(tables.logprob[o - 1], dtype=dtype)[order])
+            bos.append(np.asarray(tables.backoff[o - 1], dtype=dtype)[order])
         return cls(
             words,
             keys,
@@ -421,7 +431,7 @@ class NgramModel:
             r = _find_rows(self.keys, ctx[c - L:][None, :], V)[0] if L <= N - 1 else -1
             cidx[L] = int(r)
         words = np.arange(V, dtype=np.int64)
-        lp = self.lp[0].copy()
+        lp = self.lp[0].astype(np.float64)  # sums in float64, as the kernel
         matched = np.ones(V, dtype=np.int64)
         alive = np.ones(V, dtype=bool)
         for o in range(2, c + 2):

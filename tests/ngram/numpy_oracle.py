@@ -63,7 +63,9 @@ def score_ids(lm: NgramModel, ids: np.ndarray, hist: np.ndarray) -> tuple[np.nda
         idx.append(cur)
     matched = np.ones(T, dtype=np.int64)
     alive = np.ones(T, dtype=bool)
-    lp = lm.lp[0][ids]
+    # float64 from here, as the kernel widens each stored float32 before adding (float32
+    # arithmetic would round every sum)
+    lp = lm.lp[0][ids].astype(np.float64)
     for o in range(2, N + 1):
         alive &= idx[o - 1] >= 0
         matched += alive

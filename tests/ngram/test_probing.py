@@ -15,6 +15,8 @@ from nlpsvc.ngram import (
     MODEL_DIR,
     BackoffTables,
     NgramModel,
+    count_ngrams,
+    get_estimator,
     load_artifact,
     probing,
     train,
@@ -270,3 +272,28 @@ def test_build_files_one_order_at_a_time_equals_build(lm4, tmp_path, block):
     probing.build_files(d, 4, lm4.V, block=block)
     for o in (2, 3, 4):
         assert np.array_equal(np.load(d / f"probe{o}.npy"), probing.build(lm4.keys, o, lm4.V))
+
+
+def test_stored_float32_and_float64_folders_of_before_still_score(tmp_path):
+    """Models store log10 p and backoffs as float32 (KenLM's size); folders saved in float64
+    before that still load, and are scored from their own float64 values, bit-identical to
+    the numpy path over the same arrays."""
+    rng = random.Random(11)
+    sents = [s for s in corpus(rng, 80, WORDS, 9) if s]
+    tables = get_estimator("mkn", **PARAMS["mkn"]).fit(count_ngrams(sents, 4))
+    new = NgramModel.from_tables(tables).save(tmp_path / "new")
+    old = NgramModel.from_tables(tables, dtype=np.float64).save(tmp_path / "old")
+    for o in range(1, 5):
+        names = [f"logprob{o}.npy"] + ([f"backoff{o}.npy"] if o < 4 else [])
+        for name in names:
+            assert np.load(new / name).dtype == np.float32
+            assert np.load(old / name).dtype == np.float64
+        assert np.array_equal(np.load(new / f"logprob{o}.npy"),
+                              np.load(old / f"logprob{o}.npy").astype(np.float32))
+    probe = corpus(rng, 40, WORDS + ["zz"], 12)
+    lm_new, lm_old = NgramModel.load(new), NgramModel.load(old)
+    assert lm_old.lp[1].dtype == np.float64 and lm_new.lp[1].dtype == np.float32
+    for model in (lm_new, lm_old):
+        assert_same_as_numpy(model, probe)
+    for a, b in zip(lm_new.score_batch(probe), lm_old.score_batch(probe), strict=True):
+        assert a.log10_prob == pytest.approx(b.log10_prob, abs=1e-5)  # float32 rounding only

@@ -74,7 +74,10 @@ def test_distributions_sum_to_one(name, sents, order, which, prune):
     counts = count_ngrams(sents, order, prune=prune)
     tables = fit(name, counts, params)
     assert tables.proper
-    model = NgramModel.from_tables(tables)
+    # float64: the estimator's distribution to 1e-9; the float32 a saved model stores rounds
+    # each log10 p to 2**-24 relative, so that model is held to 1e-5 (below)
+    model = NgramModel.from_tables(tables, dtype=np.float64)
+    stored = NgramModel.from_tables(tables)
     predictable = np.ones(len(tables.vocab), dtype=bool)
     predictable[BOS_ID] = False
     # MLE is a distribution only where the context was seen followed by something.
@@ -87,6 +90,8 @@ def test_distributions_sum_to_one(name, sents, order, which, prune):
             continue
         total = np.sum(10.0 ** model.next_logprobs(h)[predictable])
         assert abs(total - 1.0) < 1e-9, (h, total)
+        total = np.sum(10.0 ** stored.next_logprobs(h)[predictable])
+        assert abs(total - 1.0) < 1e-5, (h, total)
 
 
 def test_stupid_backoff_scores_are_not_a_distribution():
@@ -94,5 +99,5 @@ def test_stupid_backoff_scores_are_not_a_distribution():
     # S(</s>|a) = 0.4·2/6, S(a|a) = 0.4·2/6, S(<unk>|a) = 0 → total 1 + 0.8/3.
     tables = get_estimator("stupid_backoff").fit(count_ngrams([["a", "b"], ["a", "c"]], 2))
     assert tables.proper is False
-    lp = NgramModel.from_tables(tables).next_logprobs(["a"])
+    lp = NgramModel.from_tables(tables, dtype=np.float64).next_logprobs(["a"])  # exact: 1e-12
     assert np.sum(10.0 ** lp[lp > -np.inf]) == pytest.approx(1 + 0.8 / 3, rel=1e-12)

@@ -39,6 +39,7 @@ from nlpsvc.ngram.memory import (
     block_items,
     free_bytes,
 )
+from nlpsvc.ngram.model import STORE
 from nlpsvc.ngram.progress import Stage
 from nlpsvc.ngram.spill import (
     DiskArray,
@@ -231,7 +232,7 @@ def _estimate(ords: _Orders, adj: list[DiskArray | np.ndarray],
     prob = uninterp + gamma[ctx] * np.full(a.size, 1.0 / (V - 1))
     prob[BOS_ID] = 1.0  # lmplz writes log10 p(<s>) = 0: a placeholder, never used
     with np.errstate(divide="ignore"):
-        np.save(folder / "logprob1.npy", np.log10(prob))
+        np.save(folder / "logprob1.npy", np.log10(prob).astype(STORE))
     stage.update(a.size)
     prob_prev: np.ndarray | DiskArray = prob
     for o in range(2, N + 1):
@@ -311,8 +312,8 @@ def _estimate_order(ords: _Orders, o: int, adj: DiskArray | np.ndarray,
     keys_a, suf_a = ords.keys(o), ords.suffix(o)
     assert isinstance(adj, DiskArray)
     table = np.array((0.0, *disc))
-    lp = NpyWriter(folder / f"logprob{o}.npy", np.float64, n_o)
-    bo = NpyWriter(folder / f"backoff{o - 1}.npy", np.float64, n_ctx)
+    lp = NpyWriter(folder / f"logprob{o}.npy", STORE, n_o)  # rounded as from_tables rounds
+    bo = NpyWriter(folder / f"backoff{o - 1}.npy", STORE, n_ctx)
     r0 = ctx_done = 0
     while r0 < n_o:
         e = min(r0 + block, n_o)
