@@ -283,11 +283,9 @@ class NgramModel:
             tok = (np.empty(m, np.float64), np.empty(m, np.int64), np.empty(m, np.bool_))
         else:
             tok = (_NO_F64, _NO_I64, _NO_BOOL)
-        text = wordids.encode(chain.from_iterable(sentences), n)
-        if text is not None:
-            kernel.score_text(text, lens, bos, eos, desc, totals, oovs,  # type: ignore[union-attr]
-                              per_token, *tok)
-        else:
+        text = wordids.encode_sentences(sentences)
+        if text is None or not kernel.score_text(  # type: ignore[union-attr]
+                text, lens, bos, eos, desc, totals, oovs, per_token, *tok):
             words = self._ids(chain.from_iterable(sentences), n)
             kernel.score_sentences(words, lens, bos, eos, desc, totals,  # type: ignore[union-attr]
                                    oovs, per_token, *tok)

@@ -237,6 +237,10 @@ def test_vocabulary_table_maps_as_the_dict(nul):
     assert wordids.encode(["a", "b"], 2) == b"a\x00b"
     assert wordids.encode([], 0) == b"" and wordids.encode([""], 1) == b""
     assert wordids.encode(["a\x00"], 1) is None and wordids.encode(["a", 3], 2) is None
+    # a batch: empty sentences add no separator, an empty token does; NUL is the kernel's check
+    assert wordids.encode_sentences([["a", "b"], [], [""], ("c",)]) == b"a\x00b\x00\x00c"
+    assert wordids.encode_sentences([[], []]) == b""
+    assert wordids.encode_sentences([["a", 3]]) is None
 
 
 def test_threads_share_a_model(lm4, tmp_path):
