@@ -27,6 +27,7 @@ from bench.report import table, write_section
 ROOT = Path(__file__).resolve().parent.parent
 REF = ROOT.parent / "shared" / "reference" / "kenlm"
 PTB = ROOT.parent / "shared" / "data" / "ptb"
+KENLM_BIN = ROOT.parent / "shared" / "tools" / "kenlm" / "bin"  # built for these machines
 ANCHOR = {3: (1.1, 279), 5: (1.9, 233)}  # lmplz -S 1G wall s, peak RSS MB (reference README)
 UNIGRAM_NOTE = (
     "Discounts follow lmplz's own count-of-counts statistic, quirk included: lmplz adds the "
@@ -81,8 +82,14 @@ def _build(train_txt: Path, order: int, model_dir: Path) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def _kenlm_tool(name: str) -> str | None:
+    """KenLM's binary from ../shared/tools/kenlm/bin, else from PATH."""
+    path = KENLM_BIN / name
+    return str(path) if path.exists() else shutil.which(name)
+
+
 def _lmplz(train_txt: Path, order: int, tmp: Path) -> tuple[float, float] | None:
-    lmplz = shutil.which("lmplz")
+    lmplz = _kenlm_tool("lmplz")
     if not lmplz:
         return None
     t = time.perf_counter()
@@ -196,7 +203,7 @@ def main() -> None:
             if kenlm is not None:
                 kmodel_path = arpa
                 kind = "ARPA (no build_binary here)"
-                bb = shutil.which("build_binary")
+                bb = _kenlm_tool("build_binary")
                 if bb:
                     kmodel_path = tmp / f"o{order}.probing"
                     subprocess.run([bb, str(arpa), str(kmodel_path)], check=True,
@@ -220,7 +227,7 @@ def main() -> None:
                                   f"{load_s * 1000:.0f}", f"{ksize / 1e6:.1f} ({kind})",
                                   f"{kload * 1000:.0f}"])
             speed_rows.append(row)
-    if not shutil.which("lmplz"):
+    if not _kenlm_tool("lmplz"):
         notes.append(
             "KenLM's `lmplz` is not installed on this machine (building it needs Boost and "
             "CMake), so its build time and peak RSS are the anchors quoted in "

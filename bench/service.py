@@ -65,11 +65,25 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def worker_class() -> str:
+    """The worker class ``nlpsvc serve`` picks for THREADS (both apps run with it)."""
+    from nlpsvc.service.server import SLOW_CLIENT_SAFE_WORKER
+
+    return "gthread" if THREADS > 1 else SLOW_CLIENT_SAFE_WORKER
+
+
 def gunicorn(target: str, port: int, env: dict[str, str]) -> subprocess.Popen:
     cmd = [PY, "-m", "gunicorn", "-w", str(WORKERS), "--threads", str(THREADS),
-           "-k", "gthread" if THREADS > 1 else "sync", "-b", f"127.0.0.1:{port}",
-           "--log-level", "warning", target]
+           "-k", worker_class(), "-b", f"127.0.0.1:{port}", "--log-level", "warning", target]
     return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def nlpsvc_serve(models: Path, port: int) -> subprocess.Popen:
+    """The real service as users start it (its worker class, metrics, request log, reload)."""
+    cmd = [PY, "-m", "nlpsvc.cli", "serve", "--models", str(models), "--host", "127.0.0.1",
+           "--port", str(port), "--workers", str(WORKERS), "--threads", str(THREADS)]
+    return subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -110,15 +124,15 @@ def parse_wrk(out: str) -> dict[str, float]:
 
 def bench_throughput(models: Path) -> tuple[str, dict]:
     body = {"text": SENTENCE}
-    servers = {
-        "echo": ("bench.echo_app:create_app()", "/echo", {}),
-        "score": ("nlpsvc.service.app:create_app()", "/score", {"NLPSVC_MODELS_DIR": str(models)}),
-    }
+    servers = {"echo": "/echo", "score": "/score"}
     runs: dict[str, list[dict]] = {name: [] for name in servers}
     for _ in range(ROUNDS):
-        for name, (target, path, env) in servers.items():
+        for name, path in servers.items():
             port = free_port()
-            proc = gunicorn(target, port, env)
+            if name == "echo":
+                proc = gunicorn("bench.echo_app:create_app()", port, {})
+            else:
+                proc = nlpsvc_serve(models, port)
             try:
                 if name == "echo":
                     _wait_echo(port, proc)
@@ -134,7 +148,7 @@ def bench_throughput(models: Path) -> tuple[str, dict]:
     for name, rs in runs.items():
         rps = statistics.mean(r["rps"] for r in rs)
         summary[name] = {"rps": rps, "runs": rs}
-        rows.append([f"`{servers[name][1]}`", f"{rps:,.0f}",
+        rows.append([f"`{servers[name]}`", f"{rps:,.0f}",
                      " / ".join(f"{r['rps']:,.0f}" for r in rs),
                      f"{statistics.median(r['p50_ms'] for r in rs):.2f}",
                      f"{statistics.median(r['p99_ms'] for r in rs):.2f}",
@@ -187,8 +201,10 @@ def main() -> None:
         text, summary = bench_throughput(tmp_path / "ngram")
         make_run_s = None if os.environ.get("BENCH_SKIP_MAKE_RUN") else bench_make_run(tmp_path)
     body = (
-        f"gunicorn `-w {WORKERS} --threads {THREADS} -k {'gthread' if THREADS > 1 else 'sync'}`"
-        " (the `nlpsvc serve` defaults on this machine) for both apps; load: "
+        f"`/score`: `nlpsvc serve --workers {WORKERS} --threads {THREADS}` (its defaults on this "
+        "machine: worker class `" + worker_class() + "`, Prometheus metrics, JSON request log, "
+        "hot-reload polling); the echo: gunicorn with the same workers, threads and worker "
+        "class, and the service's JSON provider; load: "
         f"`wrk -t1 -c{CONNECTIONS} -d{DURATION_S}s --latency`, one-sentence JSON body "
         f"(`{{\"text\": \"{SENTENCE[:30]}…\"}}`), {ROUNDS} alternating rounds after a 2 s "
         "warm-up; /score uses the demo corpus's 3-gram mkn model. Server and load generator "
