@@ -151,7 +151,7 @@ def report(fig: dict[str, Any]) -> str:
          "met" if fig["lstm_batch_tokens_per_s"] >= 20_000 else "NOT met"],
     ]
     side = [
-        [f"KN5, ours (modified Kneser-Ney; KenLM {KN5_KENLM})", fig["kn5_test_perplexity"],
+        [f"KN5, ours (modified Kneser-Ney; KenLM {KN5_KENLM})", f"{fig['kn5_test_perplexity']:.4f}",
          "", "", "", fig["kn5_train_minutes"]],
         [f"LSTM, ours ({fig['lstm_epochs']} epochs, stopped: {fig['lstm_stopped']})",
          fig["lstm_test_perplexity"], fig["lstm_test_perplexity_carry_state"], "", "",
