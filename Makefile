@@ -63,7 +63,9 @@ screenshots: install
 	NLPSVC_BROWSER_MODELS=$(models) NLPSVC_SCREENSHOTS=docs \
 		$(BIN)/python -m pytest -q -m browser tests/browser
 
+# the service benchmark drives wrk (Debian package); installed here when missing
 bench: install
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	$(BIN)/python -m bench.run $(if $(only),--only $(only))
 
 lint: install
