@@ -13,8 +13,8 @@ import sys
 import time
 
 SUITES = (
-    "ngram", "ngram_scale", "ngram_estimators", "service", "batch", "embeddings", "classifier",
-    "chatbot", "lstm", "dask",
+    "ngram", "ngram_scale", "ngram_estimators", "service", "service_ops", "batch", "embeddings",
+    "classifier", "chatbot", "lstm", "dask",
 )
 
 

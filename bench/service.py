@@ -79,18 +79,25 @@ def gunicorn(target: str, port: int, env: dict[str, str]) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def nlpsvc_serve(models: Path, port: int) -> subprocess.Popen:
-    """The real service as users start it (its worker class, metrics, request log, reload)."""
+def nlpsvc_serve(models: Path, port: int, env: dict[str, str] | None = None,
+                 ) -> subprocess.Popen:
+    """The real service as users start it (its worker class, metrics, request log, reload);
+    ``env`` adds settings (``NLPSVC_API_TOKENS``, ``NLPSVC_METRICS``...: bench/service_ops)."""
     cmd = [PY, "-m", "nlpsvc.cli", "serve", "--models", str(models), "--host", "127.0.0.1",
            "--port", str(port), "--workers", str(WORKERS), "--threads", str(THREADS)]
-    return subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ), start_new_session=True,
+    return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
+                            start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def wrk(url: str, body: dict, seconds: int) -> dict[str, float]:
+def wrk(url: str, body: dict, seconds: int, headers: dict[str, str] | None = None,
+        ) -> dict[str, float]:
+    """``wrk`` POSTing ``body`` (plus ``headers``, e.g. a Bearer token) for ``seconds``."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                 f"wrk.body = {json.dumps(json.dumps(body))}\n")
+        for name, value in (headers or {}).items():
+            f.write(f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n")
         script = f.name
     try:
         out = subprocess.run(
