@@ -95,7 +95,11 @@ def test_anti_lm_greedy_picks_the_mmi_argmax(tiny_bot: Chatbot, weight: float,
         lm = _teacher_forced(tiny_bot, [], h.tokens)[: len(path)]
         penalty = weight * lm * (torch.arange(len(path)) < steps).unsqueeze(1)
         objective = cond - penalty
-        assert objective.argmax(1).tolist() == path
+        # each picked word is the argmax up to float noise: the teacher-forced pass sums in
+        # another order than step-by-step decoding, so an exact tie may fall either way
+        best = objective.max(1).values
+        chosen = objective.gather(1, torch.tensor(path).unsqueeze(1)).squeeze(1)
+        assert bool((chosen >= best - 1e-5).all()), (path, objective.argmax(1).tolist())
         picked = torch.tensor(path).unsqueeze(1)
         assert h.log_prob == pytest.approx(float(cond.gather(1, picked).sum()), abs=1e-4)
         assert h.score == pytest.approx(float(objective.gather(1, picked).sum()) / len(path),
