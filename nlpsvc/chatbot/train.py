@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from nlpsvc import training
 from nlpsvc.chatbot.data import Batch, batches
 from nlpsvc.chatbot.evaluate import masked_nll, nll_total
 from nlpsvc.chatbot.model import Seq2Seq
@@ -91,58 +91,6 @@ class FitResult:
     resumed_from: int = 0  # epoch the run resumed after (0 = fresh)
 
 
-def _save_tensors(tensors: dict[str, torch.Tensor], path: Path, epoch: int) -> None:
-    """safetensors via a temp file + rename, so a crash never leaves half a checkpoint."""
-    from safetensors.torch import save_file
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({k: v.detach().clone().contiguous() for k, v in tensors.items()}, str(tmp),
-              metadata={"epoch": str(epoch)})  # clones: tied weights become plain copies
-    os.replace(tmp, path)
-
-
-def _save_json(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], int]:
-    """The tensors of a checkpoint file and the epoch it was written after."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), "pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}, int((f.metadata() or {})["epoch"])
-
-
-def _prefixed(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-
-def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    """An optimizer's state split into tensors (``opt.<param>.<name>``) and JSON."""
-    sd = opt.state_dict()
-    tensors, scalars = {}, {}
-    for pid, st in sd["state"].items():
-        for name, v in st.items():
-            if isinstance(v, torch.Tensor):
-                tensors[f"opt.{pid}.{name}"] = v
-            else:
-                scalars[f"{pid}.{name}"] = v
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
-
-
-def _optimizer_state(tensors: dict[str, torch.Tensor], meta: dict) -> dict[str, Any]:
-    state: dict[int, dict[str, Any]] = {}
-    for key, v in _prefixed("opt.", tensors).items():
-        pid, name = key.split(".", 1)
-        state.setdefault(int(pid), {})[name] = v
-    for key, v in meta["scalars"].items():
-        pid, name = key.split(".", 1)
-        state.setdefault(int(pid), {})[name] = v
-    return {"state": state, "param_groups": meta["param_groups"]}
-
-
 def _read_last(workdir: Path, model_config: dict) -> tuple[dict[str, torch.Tensor], dict] | None:
     """The resumable checkpoint of ``workdir``, or None (with a warning when one is unusable)."""
     meta_path, tensor_path = workdir / LAST_META, workdir / LAST_TENSORS
@@ -156,7 +104,7 @@ def _read_last(workdir: Path, model_config: dict) -> tuple[dict[str, torch.Tenso
         log.warning("%s is from a different model config; starting afresh", meta_path)
         return None
     try:
-        tensors, epoch = _load_tensors(tensor_path)
+        tensors, epoch = training.load_tensors(tensor_path)
     except (OSError, KeyError, ValueError) as e:  # safetensors raises its own error too
         log.warning("%s unreadable (%s); starting afresh", tensor_path, e)
         return None
@@ -240,8 +188,8 @@ def fit(
     last = _read_last(workdir, model.cfg.to_dict()) if resume else None
     if last is not None:
         tensors, ckpt = last
-        model.load_state_dict(_prefixed("model.", tensors))
-        opt.load_state_dict(_optimizer_state(tensors, ckpt["optimizer"]))
+        model.load_state_dict(training.prefixed("model.", tensors))
+        opt.load_state_dict(training.optimizer_state(tensors, ckpt["optimizer"]))
         if sched is not None and ckpt.get("scheduler"):
             sched.load_state_dict(ckpt["scheduler"])
         gen.set_state(tensors["rng.generator"])
@@ -307,7 +255,7 @@ def fit(
         log.info("chatbot epoch %d: %s", epoch, row)
         if valid_ppl < result.best_valid_ppl:
             result.best_valid_ppl, result.best_epoch, bad_epochs = valid_ppl, epoch, 0
-            _save_tensors(model.state_dict(), best_path, epoch)
+            training.save_tensors(model.state_dict(), best_path, epoch)
         else:
             bad_epochs += 1
         if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -321,11 +269,11 @@ def fit(
             stop = "early_stopping"
         elif epoch == cfg.epochs:
             stop = "epochs"
-        opt_tensors, opt_meta = _optimizer_tensors(opt)
-        _save_tensors({**{f"model.{k}": v for k, v in model.state_dict().items()},
+        opt_tensors, opt_meta = training.optimizer_tensors(opt)
+        training.save_tensors({**{f"model.{k}": v for k, v in model.state_dict().items()},
                        **opt_tensors, "rng.generator": gen.get_state(),
                        "rng.torch": torch.get_rng_state()}, workdir / LAST_TENSORS, epoch)
-        _save_json({  # last: names the epoch last.safetensors holds
+        training.save_json({  # last: names the epoch last.safetensors holds
             "optimizer": opt_meta, "scheduler": sched.state_dict() if sched is not None else {},
             "history": result.history, "best_epoch": result.best_epoch,
             "best_valid_ppl": result.best_valid_ppl, "bad_epochs": bad_epochs,
@@ -339,7 +287,7 @@ def fit(
             result.stopped = stop
             break
     if best_path.is_file():
-        model.load_state_dict(_load_tensors(best_path)[0])
+        model.load_state_dict(training.load_tensors(best_path)[0])
     model.eval()
     result.seconds = round(time.perf_counter() - t0, 1)
     return result
@@ -377,20 +325,6 @@ def load_pretrained_embeddings(
 
 def plot_curves(history: list[dict[str, Any]], path: str | Path) -> None:
     """Train/validation loss per epoch as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [r["epoch"] for r in history]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train loss")
-    ax.plot(epochs, [r["valid_loss"] for r in history], marker="o", label="validation loss")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("cross-entropy (nats / token)")
-    ax.set_title("chatbot training")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    training.plot_curves(history, path, [("train_loss", "train loss"),
+                                         ("valid_loss", "validation loss")],
+                         ylabel="cross-entropy (nats / token)", title="chatbot training")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from nlpsvc import training
 from nlpsvc.lstm.config import LstmConfig
 from nlpsvc.lstm.data import BpttBatches
 from nlpsvc.lstm.lm import LstmLM
@@ -63,30 +63,6 @@ def load_weights(net: LSTMNet, tensors: dict[str, torch.Tensor]) -> None:
     net.load_state_dict(sd)
 
 
-def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
-    sd = opt.state_dict()
-    tensors, scalars = {}, {}
-    for pid, st in sd["state"].items():
-        for name, v in st.items():
-            if isinstance(v, torch.Tensor):
-                tensors[f"opt.{pid}.{name}"] = v.detach().clone().contiguous()
-            else:
-                scalars[f"{pid}.{name}"] = v
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
-
-
-def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict[str, Any]:
-    state: dict[int, dict[str, Any]] = {}
-    for key, v in tensors.items():
-        if key.startswith("opt."):
-            _, pid, name = key.split(".", 2)
-            state.setdefault(int(pid), {})[name] = v
-    for key, v in meta["scalars"].items():
-        pid, name = key.split(".", 1)
-        state.setdefault(int(pid), {})[name] = v
-    return {"state": state, "param_groups": meta["param_groups"]}
-
-
 def _make_optimizer(net: LSTMNet, cfg: LstmConfig, phase: str) -> torch.optim.Optimizer:
     params = net.parameters()
     if phase == "averaged":
@@ -108,20 +84,6 @@ def _averaged(opt: torch.optim.Optimizer, net: LSTMNet) -> dict[str, torch.Tenso
     avg = weights(net)
     load_weights(net, backup)
     return avg
-
-
-def _atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path, epoch: int) -> None:
-    from safetensors.torch import save_file
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata={"epoch": str(epoch)})
-    os.replace(tmp, path)
-
-
-def _atomic_save_json(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def valid_subset(sentences: Sequence[Sequence[str]], max_tokens: int) -> list[Sequence[str]]:
@@ -171,19 +133,14 @@ def _fit(lm: LstmLM, train: BpttBatches, valid: Sequence[Sequence[str]], cfg: Ls
         workdir.mkdir(parents=True, exist_ok=True)
         meta_path, tensor_path = workdir / CKPT_META, workdir / CKPT_TENSORS
         if cfg.resume and meta_path.is_file() and tensor_path.is_file():
-            from safetensors import safe_open
-            from safetensors.torch import load_file
-
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            with safe_open(str(tensor_path), "pt") as f:
-                saved_epoch = int((f.metadata() or {}).get("epoch", -1))
+            tensors, saved_epoch = training.load_tensors(tensor_path)
             if saved_epoch == meta["epoch"]:
-                tensors = load_file(str(tensor_path))
-                load_weights(net, {k[2:]: v for k, v in tensors.items() if k.startswith("w.")})
-                best = {k[2:]: v for k, v in tensors.items() if k.startswith("b.")}
+                load_weights(net, training.prefixed("w.", tensors))
+                best = training.prefixed("b.", tensors)
                 phase = meta["phase"]
                 opt = _make_optimizer(net, cfg, phase)
-                opt.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
+                opt.load_state_dict(training.optimizer_state(tensors, meta["optimizer"]))
                 torch.set_rng_state(tensors["rng"])
                 result.history = meta["history"]
                 result.best_epoch, result.best_valid_ppl = meta["best_epoch"], meta["best_ppl"]
@@ -273,13 +230,12 @@ def _fit(lm: LstmLM, train: BpttBatches, valid: Sequence[Sequence[str]], cfg: Ls
         elif epoch == cfg.epochs:
             stop = "epochs"
         if workdir is not None:
-            otensors, ometa = _flatten_optimizer(opt)
+            otensors, ometa = training.optimizer_tensors(opt)
             tensors = {**{f"w.{k}": v for k, v in current.items()},
-                       **{f"b.{k}": v.clone() if best is current else v
-                          for k, v in best.items()},  # safetensors stores no aliases
+                       **{f"b.{k}": v for k, v in best.items()},  # save_tensors copies aliases
                        **otensors, "rng": torch.get_rng_state()}
-            _atomic_save_tensors(tensors, workdir / CKPT_TENSORS, epoch)
-            _atomic_save_json({
+            training.save_tensors(tensors, workdir / CKPT_TENSORS, epoch)
+            training.save_json({
                 "epoch": epoch, "phase": phase, "optimizer": ometa, "history": result.history,
                 "best_epoch": result.best_epoch, "best_ppl": result.best_valid_ppl,
                 "averaged_from": result.averaged_from, "bad_epochs": bad_epochs,
@@ -296,22 +252,6 @@ def _fit(lm: LstmLM, train: BpttBatches, valid: Sequence[Sequence[str]], cfg: Ls
 
 def plot_curves(history: list[dict[str, Any]], path: str | Path) -> None:
     """Train and validation perplexity per epoch as a PNG (log scale)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [r["epoch"] for r in history]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(epochs, [r["train_ppl"] for r in history], marker="o", label="train (running text)")
-    ax.plot(epochs, [r["valid_ppl"] for r in history], marker="o",
-            label="validation (sentence by sentence)")
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("perplexity")
-    ax.set_title("LSTM language model training")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    training.plot_curves(history, path, [("train_ppl", "train (running text)"),
+                                         ("valid_ppl", "validation (sentence by sentence)")],
+                         ylabel="perplexity", title="LSTM language model training", log_y=True)
