@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from nlpsvc.cli import main as cli
 from tests.foundation.conftest import DEMO
-from tests.foundation.test_gunicorn import free_port
+from tests.serving import free_port, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "browser-test-token"
@@ -99,24 +96,10 @@ def server(browser_models: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, (tmp / "server.log").read_text()
-            try:
-                if requests.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "server not ready in 90 s"
-            time.sleep(0.2)
+        wait_ready(base, proc, 90, (tmp / "server.log").read_text)
         yield base
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(proc)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -14,15 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.serving import free_port, stop, wait_ready
+
 requests = pytest.importorskip("requests")
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -38,24 +33,11 @@ def server(models_root: Path) -> Iterator[tuple[str, int]]:
                             stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            try:
-                if requests.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:  # not listening yet, or busy loading
-                pass
-            assert time.monotonic() < deadline, "server not ready in 60 s"
-            time.sleep(0.2)
+        wait_ready(base, proc, 60,
+                   lambda: proc.stdout.read().decode() if proc.stdout else "")
         yield base, port
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(proc)
 
 
 def raw_request(port: int, data: bytes) -> tuple[int, dict[str, str], bytes]:

@@ -19,7 +19,8 @@ import pytest
 import requests
 
 from nlpsvc.cli import main as cli
-from tests.foundation.test_gunicorn import ROOT, free_port
+from tests.foundation.test_gunicorn import ROOT
+from tests.serving import free_port, stop, wait_ready
 
 TOKEN = "ops-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -60,24 +61,10 @@ def ops(models_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp / "server.out").read_text()
-            try:
-                if requests.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "server not ready in 60 s"
-            time.sleep(0.2)
+        wait_ready(base, proc, 60, (tmp / "server.out").read_text)
         yield Server(base, proc, models, log)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(proc)
 
 
 def test_metrics_count_every_worker(ops: Server) -> None:
