@@ -1,2 +1,3 @@
-"""Benchmarks (``make bench``): each family's module measures itself against its reference system
-in the same run and writes its own section of BENCHMARKS.md."""
+"""Benchmarks (``make bench``): each suite measures itself against its reference system in the
+same run, stores its results in ``bench/results/<suite>.json`` and renders its BENCHMARKS.md
+section from that JSON (``bench.report.publish``; ``python -m bench.run --render``)."""
