@@ -63,10 +63,12 @@ screenshots: install
 	NLPSVC_BROWSER_MODELS=$(models) NLPSVC_SCREENSHOTS=docs \
 		$(BIN)/python -m pytest -q -m browser tests/browser
 
-# the service benchmark drives wrk (Debian package); installed here when missing
+# the service benchmark drives wrk (Debian package); installed here when missing.
+# Each suite stores bench/results/<suite>.json and renders its BENCHMARKS.md section from it;
+# `make bench render=1 [only=...]` re-renders from the stored JSON without measuring.
 bench: install
 	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
-	$(BIN)/python -m bench.run $(if $(only),--only $(only))
+	$(BIN)/python -m bench.run $(if $(only),--only $(only)) $(if $(render),--render)
 
 lint: install
 	$(BIN)/ruff check nlpsvc pipelines corpora tests bench

@@ -12,10 +12,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
-from bench.report import table, write_section
+from bench.report import publish, table
 
 ROOT = Path(__file__).resolve().parent.parent
 PTB = ROOT.parent / "shared" / "data" / "ptb"
@@ -53,6 +54,29 @@ def run(models: Path, inp: Path, out: Path, jobs: int) -> dict[str, float]:
     return {"seconds": wall, "peak_rss_mb": peak / 2**20, "first_s": first or wall}
 
 
+COMMAND = "flock /tmp/nlpsvc-bench.lock python -m bench.run --only batch"
+
+
+def render(results: dict[str, Any]) -> str:
+    """The section from the stored results (``publish`` and ``--render``)."""
+    n, runs = results["lines"], results["runs"]
+    rows = [[r["jobs"], f"{n:,}", f"{r['seconds']:.1f}", f"{n / r['seconds']:,.0f}",
+             f"{r['peak_rss_mb']:.0f}", f"{r['first_s']:.2f}"] for r in runs]
+    by_jobs = {r["jobs"]: r["seconds"] for r in runs}
+    return (
+        f"`nlpsvc score --models models/ptb --input ptb.test.txt×{results['repeats']} "
+        f"--output out.jsonl --jobs N`: PTB test repeated to {n:,} lines "
+        f"({results['input_mb']:.0f} MB), 3-gram mkn trained on "
+        "PTB train (whitespace tokenizer), default chunk of 2,000 lines. Peak RSS is the sum "
+        "over the process tree (parent + joblib workers), sampled every 0.1 s; first output = "
+        "first bytes in the `.partial` file (includes interpreter start and model load).\n\n"
+        + table(["jobs", "lines", "wall s", "sentences/s", "peak RSS MB", "first output s"],
+                rows)
+        + f"\n\nSpeed-up with 2 jobs: {by_jobs[1] / by_jobs[2]:.2f}× on "
+        "2 cores shared with other work."
+    )
+
+
 def main() -> None:
     from nlpsvc.cli import main as cli
 
@@ -62,30 +86,17 @@ def main() -> None:
                     "-q", "--set", "text.tokenizer=whitespace"]) == 0
         inp = tmp_path / "ptb-test-x.txt"
         n = make_input(inp)
-        rows, results = [], {}
+        runs = []
         for jobs in (1, 2):
             out = tmp_path / f"out{jobs}.jsonl"
             r = run(tmp_path / "models" / "ptb", inp, out, jobs)
             with open(out, "rb") as f:
                 count = sum(1 for _ in f)
             assert count == n, (count, n)
-            results[jobs] = r
-            rows.append([jobs, f"{n:,}", f"{r['seconds']:.1f}", f"{n / r['seconds']:,.0f}",
-                         f"{r['peak_rss_mb']:.0f}", f"{r['first_s']:.2f}"])
-        size_mb = inp.stat().st_size / 2**20
-    body = (
-        f"`nlpsvc score --models models/ptb --input ptb.test.txt×{n // 3761} --output out.jsonl "
-        f"--jobs N`: PTB test repeated to {n:,} lines ({size_mb:.0f} MB), 3-gram mkn trained on "
-        "PTB train (whitespace tokenizer), default chunk of 2,000 lines. Peak RSS is the sum "
-        "over the process tree (parent + joblib workers), sampled every 0.1 s; first output = "
-        "first bytes in the `.partial` file (includes interpreter start and model load).\n\n"
-        + table(["jobs", "lines", "wall s", "sentences/s", "peak RSS MB", "first output s"],
-                rows)
-        + f"\n\nSpeed-up with 2 jobs: {results[1]['seconds'] / results[2]['seconds']:.2f}× on "
-        "2 cores shared with other work."
-    )
-    write_section("batch", "Batch scoring: 1M lines", body,
-                  "flock /tmp/nlpsvc-bench.lock python -m bench.run --only batch")
+            runs.append({"jobs": jobs, **r})
+        results = {"lines": n, "repeats": n // 3761, "input_mb": inp.stat().st_size / 2**20,
+                   "runs": runs}
+    publish("batch", "Batch scoring: 1M lines", results, render, COMMAND)
     print(json.dumps(results))
 
 

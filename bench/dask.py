@@ -24,9 +24,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.batch import PTB, make_input
-from bench.report import table, write_section
+from bench.report import publish, table
 
 ROOT = Path(__file__).resolve().parent.parent
 MAKE_BIG = ROOT.parent / "shared" / "tools" / "make_big_corpus.py"
@@ -115,7 +116,7 @@ class Cluster:
             p.wait(timeout=30)
 
 
-def bench_scoring(tmp: Path) -> tuple[str, dict]:
+def bench_scoring(tmp: Path) -> dict[str, Any]:
     from nlpsvc.cli import main as cli
 
     assert cli(["train", str(PTB), "--only", "ngram", "--out", str(tmp / "models"), "-q",
@@ -160,28 +161,33 @@ def bench_scoring(tmp: Path) -> tuple[str, dict]:
         while block := src.read(1 << 20):
             dst.write(block)
     concat_s = time.perf_counter() - t0
-    rows = [[name, f"{n:,}", f"{sec:.1f}", f"{n / sec:,.0f}", f"{cpu[name]:.1f}"]
-            for name, sec in runs.items()]
     joblib, local = runs["jobs 2 (joblib)"], runs["dask LocalCluster, 2 workers"]
     tcp = runs[tcp_name]
-    facts = {"lines": n, "runs": runs, "cpu": cpu, "identical": all(same), "plan_s": plan_s,
-             "cpu_overhead_local": cpu["dask LocalCluster, 2 workers"] / cpu["jobs 2 (joblib)"]
-             - 1, "cpu_overhead_tcp": cpu[tcp_name] / cpu["jobs 2 (joblib)"] - 1,
-             "load": os.getloadavg()[0], "cores": cores,
-             "partitions": len(plan.parts), "out_bytes": out_bytes, "concat_s": concat_s,
-             "in_bytes": inp.stat().st_size, "overhead_local": local / joblib - 1,
-             "overhead_tcp": tcp / joblib - 1}
-    text = (
+    return {"lines": n, "runs": runs, "cpu": cpu, "identical": all(same), "plan_s": plan_s,
+            "cpu_overhead_local": cpu["dask LocalCluster, 2 workers"] / cpu["jobs 2 (joblib)"]
+            - 1, "cpu_overhead_tcp": cpu[tcp_name] / cpu["jobs 2 (joblib)"] - 1,
+            "load": os.getloadavg()[0], "cores": cores,
+            "partitions": len(plan.parts), "out_bytes": out_bytes, "concat_s": concat_s,
+            "in_bytes": inp.stat().st_size, "overhead_local": local / joblib - 1,
+            "overhead_tcp": tcp / joblib - 1, "rounds": ROUNDS}
+
+
+def scoring_text(facts: dict[str, Any]) -> str:
+    n, runs, cpu = facts["lines"], facts["runs"], facts["cpu"]
+    in_mb = facts["in_bytes"] / 2**20
+    rows = [[name, f"{n:,}", f"{sec:.1f}", f"{n / sec:,.0f}", f"{cpu[name]:.1f}"]
+            for name, sec in runs.items()]
+    return (
         f"`nlpsvc score` of PTB test repeated to {n:,} lines "
-        f"({inp.stat().st_size / 2**20:.0f} MB in, {out_bytes / 2**20:.0f} MB out), 3-gram mkn "
+        f"({in_mb:.0f} MB in, {facts['out_bytes'] / 2**20:.0f} MB out), 3-gram mkn "
         "of PTB train, chunks of 2,000 lines, Dask partitions of 25 chunks "
-        f"({len(plan.parts)} partitions). Wall time of the whole command (interpreter, model "
-        "load, the LocalCluster's start-up where it starts one), the faster of "
-        f"{ROUNDS} alternating runs, and the CPU time of that run (all its processes, the TCP "
-        "cluster's included); every Dask output is "
-        f"byte-identical to `--jobs 1`: **{all(same)}**. Load average after the runs: "
-        f"{facts['load']:.1f}; CPU-bound tasks on the 2 workers got {cores:.1f} cores when "
-        "measured before the runs (other work shares the 2 cores: two workers cannot show "
+        f"({facts['partitions']} partitions). Wall time of the whole command (interpreter, "
+        "model load, the LocalCluster's start-up where it starts one), the faster of "
+        f"{facts['rounds']} alternating runs, and the CPU time of that run (all its processes, "
+        "the TCP cluster's included); every Dask output is "
+        f"byte-identical to `--jobs 1`: **{facts['identical']}**. Load average after the runs: "
+        f"{facts['load']:.1f}; CPU-bound tasks on the 2 workers got {facts['cores']:.1f} cores "
+        "when measured before the runs (other work shares the 2 cores: two workers cannot show "
         "their speed-up then, and the figures are noisy).\n\n"
         + table(["run", "lines", "wall s", "lines/s", "CPU s (all processes)"], rows)
         + f"\n\nDask's overhead against joblib (`--jobs 2`) on one machine, in wall time: "
@@ -190,13 +196,13 @@ def bench_scoring(tmp: Path) -> tuple[str, dict]:
         f"on the machine does not inflate: LocalCluster "
         f"**{facts['cpu_overhead_local']:+.0%}**, TCP **{facts['cpu_overhead_tcp']:+.0%}** "
         "(goal ≤ 15%). Client-side costs measured alone: "
-        f"planning the partitions {plan_s:.2f} s ({inp.stat().st_size / 2**20 / plan_s:,.0f} "
-        f"MB/s), concatenating the parts {concat_s:.2f} s."
+        f"planning the partitions {facts['plan_s']:.2f} s "
+        f"({in_mb / facts['plan_s']:,.0f} MB/s), concatenating the parts "
+        f"{facts['concat_s']:.2f} s."
     )
-    return text, facts
 
 
-def bench_count(tmp: Path) -> tuple[str, dict]:
+def bench_count(tmp: Path) -> dict[str, Any]:
     given = os.environ.get("NLPSVC_BENCH_BIG")
     if given and (Path(given) / "train.txt").exists():
         big = Path(given)
@@ -225,30 +231,34 @@ def bench_count(tmp: Path) -> tuple[str, dict]:
     identical = names == sorted(p.name for p in b.parent.iterdir()) and all(
         filecmp.cmp(a.parent / x, b.parent / x, shallow=False) for x in names)
     est = dist.get("adjust", 0) + dist.get("estimate", 0)
-    facts = {"tokens": ntok, "local_s": local_s, "dask_s": dask_s, "partitions": parts,
-             "encode_s": encode_s, "count_s": count_s, "merge_s": merge_s, "identical": identical,
-             "estimate_s": est, "write_s": dist.get("write", 0.0), "local_stages": local,
-             "load": os.getloadavg()[0], "local_cpu": local_cpu, "dask_cpu": dask_cpu}
-    rows = [["local (bounded build, 1G)", f"{local_s:.1f}", f"{local_cpu:.1f}",
+    return {"tokens": ntok, "local_s": local_s, "dask_s": dask_s, "partitions": parts,
+            "encode_s": encode_s, "count_s": count_s, "merge_s": merge_s,
+            "identical": identical, "estimate_s": est, "write_s": dist.get("write", 0.0),
+            "local_stages": local, "load": os.getloadavg()[0], "local_cpu": local_cpu,
+            "dask_cpu": dask_cpu}
+
+
+def count_text(c: dict[str, Any]) -> str:
+    local = c["local_stages"]
+    rows = [["local (bounded build, 1G)", f"{c['local_s']:.1f}", f"{c['local_cpu']:.1f}",
              f"{local.get('count', 0):.1f}",
              "", f"{local.get('adjust', 0) + local.get('estimate', 0):.1f}",
              f"{local.get('write', 0):.1f}"],
-            ["dask LocalCluster, 2 workers", f"{dask_s:.1f}", f"{dask_cpu:.1f}",
-             f"{encode_s:.1f} + {count_s:.1f}", f"{merge_s:.1f}", f"{est:.1f}",
-             f"{dist.get('write', 0):.1f}"]]
-    text = (
+            ["dask LocalCluster, 2 workers", f"{c['dask_s']:.1f}", f"{c['dask_cpu']:.1f}",
+             f"{c['encode_s']:.1f} + {c['count_s']:.1f}", f"{c['merge_s']:.1f}",
+             f"{c['estimate_s']:.1f}", f"{c['write_s']:.1f}"]]
+    return (
         f"`nlpsvc train CORPUS --only ngram --set ngram.order=5` of `make_big_corpus.py`'s "
-        f"{ntok / 1e6:.1f}M tokens (whitespace tokens), whole command wall time, locally and "
-        f"with `--backend dask --jobs 2` ({parts} partitions; the LocalCluster's start-up "
-        "included). Stage times from the builds' logs: count (Dask: encode = read, tokenize, "
-        "ids + count = orders 2..5, both on the workers, waiting on the slowest partition of "
-        "each order), merge (Dask: the partitions' runs, on the client), estimate (adjust + "
-        "estimate, client), write (header and hash tables, client). Published model folders "
-        f"byte-identical: **{identical}**.\n\n"
+        f"{c['tokens'] / 1e6:.1f}M tokens (whitespace tokens), whole command wall time, locally "
+        f"and with `--backend dask --jobs 2` ({c['partitions']} partitions; the LocalCluster's "
+        "start-up included). Stage times from the builds' logs: count (Dask: encode = read, "
+        "tokenize, ids + count = orders 2..5, both on the workers, waiting on the slowest "
+        "partition of each order), merge (Dask: the partitions' runs, on the client), estimate "
+        "(adjust + estimate, client), write (header and hash tables, client). Published model "
+        f"folders byte-identical: **{c['identical']}**.\n\n"
         + table(["build", "wall s", "CPU s", "count s", "merge s", "estimate s", "write s"],
                 rows)
     )
-    return text, facts
 
 
 def _stages(log: str) -> dict[str, float]:
@@ -317,18 +327,22 @@ def projection(s: dict, c: dict) -> str:
     )
 
 
+def render(results: dict[str, Any]) -> str:
+    """The section from the stored results (``publish`` and ``--render``)."""
+    s, c = results["scoring"], results["count"]
+    return ("### 1M-line batch scoring\n\n" + scoring_text(s)
+            + "\n\n### 13.2M-token n-gram count\n\n" + count_text(c) + "\n\n" + projection(s, c))
+
+
 def main() -> None:
     tmp_root = os.environ.get("TMPDIR") or tempfile.gettempdir()
     with tempfile.TemporaryDirectory(prefix="nlpsvc-bench-dask-", dir=tmp_root) as name:
         tmp = Path(name)
         (tmp / "score").mkdir()
         (tmp / "count").mkdir()
-        score_text, s = bench_scoring(tmp / "score")
-        count_text, c = bench_count(tmp / "count")
-    body = ("### 1M-line batch scoring\n\n" + score_text + "\n\n### 13.2M-token n-gram count\n\n"
-            + count_text + "\n\n" + projection(s, c))
-    write_section("dask", "Scaling out (Dask)", body, COMMAND)
-    print(json.dumps({"scoring": s, "count": c}, default=str))
+        results = {"scoring": bench_scoring(tmp / "score"), "count": bench_count(tmp / "count")}
+    publish("dask", "Scaling out (Dask)", results, render, COMMAND)
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":

@@ -17,12 +17,18 @@ Then ``/similar`` latency at the trained ~52k vocabulary and at 200k words (exac
 HNSW), in process and over HTTP through gunicorn (``wrk``, one connection, cycling through the
 same 1,000 words as the in-process measurement), and memory of 1 vs 4 gunicorn workers.
 
+fastText is also trained a third way, the pipeline with ``text.normalize=""`` (identical tokens to
+bare gensim's), over five seeds: this is the suite's follow-up on the fastText quality gap, stored
+and rendered with the rest.
+
+Everything measured goes to ``bench/results/embeddings.json`` (``bench.report.publish``) and the
+section, its reading against the goals included, is rendered from it.
+
 Knobs (environment): ``NLPSVC_BENCH_EMB_FT_EPOCHS`` (fastText epochs, default 5),
-``NLPSVC_BENCH_EMB_SEEDS`` (default ``1,2,3``), ``NLPSVC_BENCH_EMB_LINES`` (use only the first
-N lines: a quick smoke run), ``NLPSVC_BENCH_EMB_SERVE_ONLY=1`` (only the latency table: one
-skip-gram model with the benchmark's settings and seed 1, no gensim runs, no oracles, no memory;
-replaces the latency paragraph and table inside the existing embeddings section of
-BENCHMARKS.md, leaving the rest of the section as it is).
+``NLPSVC_BENCH_EMB_SEEDS`` (skip-gram and CBOW, default ``1,2,3``),
+``NLPSVC_BENCH_EMB_FT_SEEDS`` (fastText, default ``1,2,3,4,5``), ``NLPSVC_BENCH_EMB_LINES`` (use
+only the first N lines: a smoke run, written to a temp file, not stored nor rendered into
+BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bench.report import table
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
@@ -396,6 +404,9 @@ def _ms(values: list[float], fmt: str = "{:.3f}") -> str:
 
 
 COMMAND = "flock /tmp/nlpsvc-bench.lock .venv/bin/python -m bench.run --only embeddings"
+NONORM = "nlpsvc, no NFKC"
+SYSTEMS = {"skipgram": ["gensim", "nlpsvc"], "cbow": ["gensim", "nlpsvc"],
+           "fasttext": ["gensim", "nlpsvc", NONORM]}
 CASES = (("bench-skipgram", "exact (faiss scan of unit rows)"),
          ("v200k", "exact (faiss scan of unit rows)"),
          ("v200kann", "faiss HNSW"))
@@ -437,27 +448,26 @@ def inprocess_latencies(s: dict[str, Any]) -> tuple[dict, dict]:
     return inproc, before
 
 
-def latency_rows(s: dict[str, Any], inproc: dict, before: dict, http: dict) -> list[list]:
-    ann, rows = s["ann"], []
+def latency_rows(results: dict[str, Any]) -> list[list]:
+    ann, vocab, rows = results["ann"], results["vocab_sizes"], []
+    inproc, before, http = results["latency"], results["latency_before"], results["http"]
     for name, search in CASES:
         recall = f"{ann['recall_at_10']:.3f}" if "HNSW" in search else "1 (exact)"
-        rows.append([f"{s['loaded'][name].vocab_size:,}", search, recall,
+        rows.append([f"{vocab[name]:,}", search, recall,
                      "{:.2f} / {:.2f}".format(*inproc[name]),
                      "{:.2f} / {:.2f}".format(http[name]["p50_ms"], http[name]["p99_ms"]),
                      f"{http[name]['requests']:,}"])
-    for label, vocab in (("52k", s["sg"].vocab_size), ("200k", s["big"].vectors.shape[0])):
-        rows.append([f"{vocab:,}", "exact, gensim `most_similar` (previous path)",
+    for label, name in (("52k", "bench-skipgram"), ("200k", "v200k")):
+        rows.append([f"{vocab[name]:,}", "exact, gensim `most_similar` (previous path)",
                      "1 (exact)", "{:.2f} / {:.2f}".format(*before[label]), "—", "—"])
     return rows
 
 
-def _latency_text(lat_rows: list, ann: dict) -> str:
-    from bench.report import table
-
+def _latency_text(lat_rows: list, ann: dict, wrk_seconds: int) -> str:
     return f"""`/similar` latency (`{{"word": w, "topn": 10}}`, ms, p50 / p99): in process
 (`EmbeddingModel.most_similar`, 1,000 random words of the 30k most frequent, BLAS and faiss pinned
 to one thread, models loaded from their artifacts as the service loads them) and over HTTP
-(`wrk -t1 -c1 -d{WRK_SECONDS}s --latency` after a 2 s warm-up, one request at a time, a Lua
+(`wrk -t1 -c1 -d{wrk_seconds}s --latency` after a 2 s warm-up, one request at a time, a Lua
 `request()` cycling through the same 1,000 words; gunicorn, 1 sync worker, p50 / p99 of wrk's
 latency distribution). gunicorn's sync worker closes the connection after each response, so wrk
 reconnects between requests, but its clock starts when the request is written: the client's TCP
@@ -475,63 +485,43 @@ on {ann['recall_queries']} vocabulary words.
 """
 
 
-def serve_only() -> None:
-    """Only the latency table: one skip-gram model (the benchmark's settings, seed 1), the 200k
-    sets, in process and wrk; the table replaces the one in BENCHMARKS.md's embeddings section."""
-    from bench.report import BENCHMARKS
-
-    work = Path(tempfile.mkdtemp(prefix="nlpsvc-bench-emb-serve-"))
-    try:
-        text = work / "text.txt"
-        counts = build_text(text)
-        print(f"[embeddings] serve-only, text: {counts}", file=sys.stderr, flush=True)
-        r = ours("skipgram", text, work, dict(SETTINGS), evaluate=False)
-        s = serving_models(r["path"], work / "models")
-        inproc, before = inprocess_latencies(s)
-        server, port = start_server(work / "models", 1)
-        try:
-            http = {name: wrk_latency(port, name, s["words"]) for name, _ in CASES}
-        finally:
-            stop_server(server)
-        rows = latency_rows(s, inproc, before, http)
-        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        latency = _latency_text(rows, s["ann"]) + (
-            f"\nThis latency table was re-measured on its own on {stamp} (commit "
-            f"{_commit()}) with `NLPSVC_BENCH_EMB_SERVE_ONLY=1 {COMMAND}`: one skip-gram model "
-            f"trained with the settings above (seed 1, {r['vocab']:,} words) as the 52k set, "
-            "HTTP measured with wrk; the tables above and below are from the full run.\n")
-        print(latency)
-        RAW.with_name("nlpsvc-bench-embeddings-latency.json").write_text(json.dumps(
-            {"latency": inproc, "latency_before": before, "http": http, "ann": s["ann"],
-             "vocab": r["vocab"]}, indent=1, default=str), encoding="utf-8")
-        doc = BENCHMARKS.read_text(encoding="utf-8")
-        a = doc.index("<!-- section:embeddings -->")
-        b = doc.index("<!-- /section:embeddings -->", a)
-        start = doc.index("`/similar` latency (`", a, b)
-        end = doc.index("\nMemory of the gunicorn service", start, b)
-        doc = doc[:start] + latency + doc[end:]
-        tmp = BENCHMARKS.with_suffix(".md.tmp")
-        tmp.write_text(doc, encoding="utf-8")
-        tmp.replace(BENCHMARKS)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+def train_runs(text: Path, work: Path, seeds: list[int], ft_seeds: list[int],
+               ft_epochs: int) -> tuple[dict[str, dict[str, list[dict[str, Any]]]], Path]:
+    """Every training run, systems of a seed and model back to back in a rotated order; the
+    skip-gram model of the last seed is kept (served below)."""
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        a: {s: [] for s in SYSTEMS[a]} for a in ALGORITHMS}
+    served: dict[str, Path] = {}
+    for i, seed in enumerate(sorted(set(seeds) | set(ft_seeds), key=(seeds + ft_seeds).index)):
+        for algorithm in ALGORITHMS:
+            if seed not in (ft_seeds if algorithm == "fasttext" else seeds):
+                continue
+            settings = dict(SETTINGS, seed=seed, epochs=ft_epochs if algorithm == "fasttext"
+                            else SETTINGS["epochs"])
+            systems = SYSTEMS[algorithm]
+            for system in systems[i % len(systems):] + systems[:i % len(systems)]:
+                if system == "gensim":
+                    r = bare_gensim(algorithm, text, settings)
+                    r.pop("wv")
+                elif system == NONORM:  # identical tokens to gensim's (the stream oracle)
+                    r = ours(algorithm, text, work, settings, normalize="")
+                    shutil.rmtree(r.pop("path"), ignore_errors=True)
+                else:
+                    r = ours(algorithm, text, work, settings)
+                    if algorithm in served:  # keep only the last version on disk
+                        shutil.rmtree(served[algorithm], ignore_errors=True)
+                    served[algorithm] = r.pop("path")
+                r = {k: v.item() if hasattr(v, "item") else v for k, v in r.items()}
+                r["seed"] = seed
+                runs[algorithm][system].append(r)
+                print(f"[embeddings] {system} {algorithm} seed {seed}: {r}", file=sys.stderr,
+                      flush=True)
+    return runs, served["skipgram"]
 
 
-def _commit() -> str:
-    from bench.report import commit
-
-    return commit()
-
-
-def main() -> None:
-    if os.environ.get("NLPSVC_BENCH_EMB_SERVE_ONLY"):
-        serve_only()
-        return
-    from bench.report import write_section
-
-    ft_epochs = int(os.environ.get("NLPSVC_BENCH_EMB_FT_EPOCHS", "5"))
-    seeds = [int(x) for x in os.environ.get("NLPSVC_BENCH_EMB_SEEDS", "1,2,3").split(",")]
-    max_lines = int(os.environ.get("NLPSVC_BENCH_EMB_LINES", "0")) or None
+def measure(seeds: list[int], ft_seeds: list[int], ft_epochs: int,
+            max_lines: int | None) -> dict[str, Any]:
+    """Every figure of the section (training runs, oracles, latency, memory)."""
     work = Path(tempfile.mkdtemp(prefix="nlpsvc-bench-emb-"))
     try:
         text = work / "text.txt"
@@ -540,37 +530,12 @@ def main() -> None:
         stream = stream_oracle(text, work)
         print(f"[embeddings] stream oracle: {stream}", file=sys.stderr, flush=True)
         identity = identity_oracle(text, work, min(50_000, counts["lines"]))
-
-        runs: dict[str, dict[str, list[dict[str, Any]]]] = {
-            a: {"gensim": [], "nlpsvc": []} for a in ALGORITHMS}
-        served: dict[str, Path] = {}
-        for i, seed in enumerate(seeds):
-            for algorithm in ALGORITHMS:
-                settings = dict(SETTINGS, seed=seed, epochs=ft_epochs if algorithm == "fasttext"
-                                else SETTINGS["epochs"])
-                order = ("gensim", "nlpsvc") if i % 2 == 0 else ("nlpsvc", "gensim")
-                for system in order:
-                    if system == "gensim":
-                        r = bare_gensim(algorithm, text, settings)
-                        r.pop("wv")
-                    else:
-                        r = ours(algorithm, text, work, settings)
-                        if algorithm in served:  # keep only the last version on disk
-                            shutil.rmtree(served[algorithm], ignore_errors=True)
-                        served[algorithm] = r["path"]
-                    r["seed"] = seed
-                    runs[algorithm][system].append(r)
-                    print(f"[embeddings] {system} {algorithm} seed {seed}: "
-                          f"{ {k: v for k, v in r.items() if k != 'path'} }",
-                          file=sys.stderr, flush=True)
-        rows, detail, summary = _training_tables(runs, ft_epochs)
+        runs, skipgram = train_runs(text, work, seeds, ft_seeds, ft_epochs)
 
         # Serving: the 52k skip-gram model, and 200k words exact and with the HNSW index.
         models = work / "models"
-        s = serving_models(served["skipgram"], models)
-        ann = s["ann"]
+        s = serving_models(skipgram, models)
         inproc, before = inprocess_latencies(s)
-
         server, port = start_server(models, 1)
         try:
             http = {name: wrk_latency(port, name, s["words"]) for name, _ in CASES}
@@ -582,71 +547,73 @@ def main() -> None:
             mem4 = _warm_memory(server, port, 4)
         finally:
             stop_server(server)
-        lat_rows = latency_rows(s, inproc, before, http)
-        mem_rows = [[n, m["processes"], f"{m['rss']:.0f}", f"{m['pss']:.0f}", f"{m['uss']:.0f}"]
-                    for n, m in ((1, mem1), (4, mem4))]
-
-        body = _report(counts, ft_epochs, seeds, rows, detail, lat_rows, mem_rows, ann,
-                       max_lines, stream, identity, runs["skipgram"]["gensim"][0])
-        command = COMMAND
-        knobs = [f"NLPSVC_BENCH_EMB_FT_EPOCHS={ft_epochs}" if ft_epochs != 5 else "",
-                 f"NLPSVC_BENCH_EMB_SEEDS={','.join(map(str, seeds))}"
-                 if seeds != [1, 2, 3] else "",
-                 f"NLPSVC_BENCH_EMB_LINES={max_lines}" if max_lines else ""]
-        if any(knobs):
-            command += f" ({' '.join(k for k in knobs if k)})"
-        if max_lines:  # a smoke run is not the benchmark: BENCHMARKS.md stays as it is
-            print("[embeddings] smoke run: BENCHMARKS.md not written", file=sys.stderr)
-        else:
-            write_section("embeddings", "Word embeddings (gensim word2vec / fastText)", body,
-                          command)
-        print(body)
-        RAW.write_text(json.dumps(
-            {"summary": summary, "stream": stream, "identity": identity,
-             "latency": {k: list(v) for k, v in inproc.items()},
-             "latency_before": {k: list(v) for k, v in before.items()},
-             "http": http, "ann": ann,
-             "memory": {"1": mem1, "4": mem4},
-             "runs": {a: {s: [{k: v for k, v in r.items() if k != "path"} for r in rs]
-                          for s, rs in d.items()} for a, d in runs.items()}},
-            indent=1, default=str), encoding="utf-8")
+        return {
+            "text": counts, "max_lines": max_lines, "settings": SETTINGS, "seeds": seeds,
+            "ft_seeds": ft_seeds, "ft_epochs": ft_epochs, "stream": stream,
+            "identity": identity, "runs": runs, "ann": s["ann"],
+            "vocab_sizes": {name: m.vocab_size for name, m in s["loaded"].items()},
+            "latency": inproc, "latency_before": before, "http": http,
+            "wrk_seconds": WRK_SECONDS, "memory": {"1": mem1, "4": mem4},
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _training_tables(runs: dict, ft_epochs: int) -> tuple[list, list, dict]:
-    rows, detail, summary = [], [], {}
+def main() -> None:
+    from bench.report import publish
+
+    ft_epochs = int(os.environ.get("NLPSVC_BENCH_EMB_FT_EPOCHS", "5"))
+    seeds = [int(x) for x in os.environ.get("NLPSVC_BENCH_EMB_SEEDS", "1,2,3").split(",")]
+    ft_seeds = [int(x) for x in
+                os.environ.get("NLPSVC_BENCH_EMB_FT_SEEDS", "1,2,3,4,5").split(",")]
+    max_lines = int(os.environ.get("NLPSVC_BENCH_EMB_LINES", "0")) or None
+    results = measure(seeds, ft_seeds, ft_epochs, max_lines)
+    if max_lines:  # a smoke run is not the benchmark: nothing stored, BENCHMARKS.md unchanged
+        RAW.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+        print(render(json.loads(RAW.read_text(encoding="utf-8"))))
+        print(f"[embeddings] smoke run: stored in {RAW} only, BENCHMARKS.md not written",
+              file=sys.stderr)
+        return
+    knobs = [f"NLPSVC_BENCH_EMB_FT_EPOCHS={ft_epochs}" if ft_epochs != 5 else "",
+             f"NLPSVC_BENCH_EMB_SEEDS={','.join(map(str, seeds))}" if seeds != [1, 2, 3] else "",
+             f"NLPSVC_BENCH_EMB_FT_SEEDS={','.join(map(str, ft_seeds))}"
+             if ft_seeds != [1, 2, 3, 4, 5] else ""]
+    command = COMMAND + (f" ({' '.join(k for k in knobs if k)})" if any(knobs) else "")
+    doc = publish("embeddings", "Word embeddings (gensim word2vec / fastText)", results, render,
+                  command)
+    print(render(doc["results"]))
+
+
+def _stats(rs: list[dict[str, Any]], key: str) -> tuple[float, float]:
+    return _mean_sd([r[key] for r in rs])
+
+
+def _training_tables(runs: dict, ft_epochs: int) -> tuple[list, list]:
+    rows, detail = [], []
     metrics = ("wordsim353_spearman", "simlex999_spearman", "analogies_accuracy")
     for algorithm, systems in runs.items():
         epochs = ft_epochs if algorithm == "fasttext" else SETTINGS["epochs"]
-        g, o = systems["gensim"], systems["nlpsvc"]
-        wall = np.mean([r["words_per_s"] for r in o]) / np.mean([r["words_per_s"] for r in g])
-        cpu = (np.mean([r["words_per_cpu_s"] for r in o])
-               / np.mean([r["words_per_cpu_s"] for r in g]))
-        pair = [a["words_per_s"] / b["words_per_s"] for a, b in zip(o, g, strict=True)]
-        summary[algorithm] = {"ratio_wall": wall, "ratio_cpu": cpu, "pair_ratios": pair}
-        for system, rs in (("gensim", g), ("nlpsvc", o)):
-            summary[algorithm][system] = {m: _mean_sd([r[m] for r in rs]) for m in metrics}
+        g = systems["gensim"]
+        for system, rs in systems.items():
+            ratio = ""
+            if system != "gensim":
+                wall = _stats(rs, "words_per_s")[0] / _stats(g, "words_per_s")[0]
+                cpu = _stats(rs, "words_per_cpu_s")[0] / _stats(g, "words_per_cpu_s")[0]
+                by_seed = {r["seed"]: r["words_per_s"] for r in g}
+                pair = [r["words_per_s"] / by_seed[r["seed"]] for r in rs]
+                ratio = f"{wall:.1%} / {cpu:.1%} ({min(pair):.0%}–{max(pair):.0%})"
             rows.append([
-                f"{algorithm} ({epochs} ep.)", system, len(rs),
-                f"{rs[0]['vocab']:,}",
+                f"{algorithm} ({epochs} ep.)", system, len(rs), f"{rs[0]['vocab']:,}",
                 _ms([r["train_s"] for r in rs], "{:.0f}"),
                 _ms([r["words_per_s"] for r in rs], "{:,.0f}"),
-                _ms([r["words_per_cpu_s"] for r in rs], "{:,.0f}"),
-                (f"{wall:.1%} / {cpu:.1%} ({min(pair):.0%}–{max(pair):.0%})"
-                 if system == "nlpsvc" else ""),
+                _ms([r["words_per_cpu_s"] for r in rs], "{:,.0f}"), ratio,
                 *(_ms([r[m] for r in rs]) for m in metrics),
             ])
             for r in rs:
                 detail.append([algorithm, r["seed"], system, f"{r['words_per_s']:,.0f}",
                                f"{r['words_per_cpu_s']:,.0f}", f"{r['train_s']:.0f}",
                                *(f"{r[m]:.3f}" for m in metrics), f"{r['total_s']:.0f}"])
-    return rows, detail, summary
-
-
-def _rho(r: dict[str, Any], name: str) -> str:
-    rho = r.get(f"{name}_spearman")
-    return "n/a" if rho is None else f"{rho:.3f} ({r[f'{name}_oov_ratio']:.1%})"
+    return rows, detail
 
 
 def _warm_memory(server: subprocess.Popen, port: int, workers: int) -> dict[str, float]:
@@ -658,14 +625,76 @@ def _warm_memory(server: subprocess.Popen, port: int, workers: int) -> dict[str,
     return memory(server)
 
 
-def _report(counts: dict, ft_epochs: int, seeds: list[int], rows: list, detail: list,
-            lat_rows: list, mem_rows: list, ann: dict, max_lines: int | None, stream: dict,
-            identity: list, oov: dict) -> str:
-    from bench.report import table
+METRICS = (("wordsim353_spearman", "WordSim-353"), ("simlex999_spearman", "SimLex-999"),
+           ("analogies_accuracy", "analogies"))
 
+
+def _reading(results: dict[str, Any]) -> str:
+    """The findings against the issue's goals, computed from the stored figures."""
+    runs, out = results["runs"], []
+    ratios = []
+    for algorithm, systems in runs.items():
+        g, o = systems["gensim"], systems["nlpsvc"]
+        wall = _stats(o, "words_per_s")[0] / _stats(g, "words_per_s")[0]
+        cpu = _stats(o, "words_per_cpu_s")[0] / _stats(g, "words_per_cpu_s")[0]
+        ratios.append((algorithm, wall, cpu))
+    out.append("Throughput, ours (default NFKC) / bare gensim, ratio of the means over the seeds "
+               "(goal ≥ 90%): " + "; ".join(
+                   f"{a} {w:.0%} (wall) / {c:.0%} (CPU): {'met' if w >= 0.9 else 'NOT met'}"
+                   for a, w, c in ratios) + ".")
+    ident = results["identity"]
+    raw = results["stream"]["none"]
+    out.append(
+        f"Same tokens, same training: with NFKC off our token stream differs from "
+        f"`LineSentence`'s on {raw['differing_lines']} of {raw['lines']:,} lines; at `workers=1` "
+        "the pipeline's vectors are " + ", ".join(
+            f"{r['algorithm']} {'bit-identical' if r['identical'] else 'NOT identical'}"
+            for r in ident) + " to bare gensim's.")
+    for algorithm, systems in runs.items():
+        g = systems["gensim"]
+        for system, rs in systems.items():
+            if system == "gensim":
+                continue
+            parts = []
+            for key, label in METRICS:
+                (mo, so), (mg, sg) = _stats(rs, key), _stats(g, key)
+                noise = max(so, sg, 1e-9)
+                verdict = ("≥ gensim" if mo >= mg else
+                           f"below by {mg - mo:.3f} = {(mg - mo) / noise:.1f} sd")
+                parts.append(f"{label} {mo:.3f} ± {so:.3f} vs {mg:.3f} ± {sg:.3f} ({verdict})")
+            out.append(f"Quality, {algorithm}, {system} vs gensim over {len(rs)} seeds: "
+                       + "; ".join(parts) + ".")
+    lat, http = results["latency"], results["http"]
+    out.append(
+        f"Exact search at 200k words: p50 {lat['v200k'][0]:.2f} ms in process (gensim's "
+        f"`most_similar` {results['latency_before']['200k'][0]:.2f} ms), "
+        f"{http['v200k']['p50_ms']:.2f} ms over HTTP: goal p50 ≤ 5 ms "
+        f"{'met' if max(lat['v200k'][0], http['v200k']['p50_ms']) <= 5 else 'NOT met'}. "
+        f"HNSW at 200k: p50 {lat['v200kann'][0]:.2f} ms in process, "
+        f"{http['v200kann']['p50_ms']:.2f} ms over HTTP, recall@10 "
+        f"{results['ann']['recall_at_10']:.3f}: goal p50 ≤ 1 ms over HTTP "
+        f"{'met' if http['v200kann']['p50_ms'] <= 1 else 'NOT met'}.")
+    mem = results["memory"]
+    out.append(
+        f"Memory: 4 workers cost {mem['4']['pss'] - mem['1']['pss']:,.0f} MiB PSS more than 1 "
+        f"while the RSS sum grows by {mem['4']['rss'] - mem['1']['rss']:,.0f} MiB: the mapped "
+        "vector files are shared between the workers.")
+    return "Reading (against the issue's goals):\n" + "\n".join(f"- {x}" for x in out)
+
+
+def render(results: dict[str, Any]) -> str:
+    """The section from the stored results (``publish`` and ``--render``)."""
+    counts, ft_epochs = results["text"], results["ft_epochs"]
+    seeds, ft_seeds, max_lines = results["seeds"], results["ft_seeds"], results["max_lines"]
+    stream, identity = results["stream"], results["identity"]
+    oov = results["runs"]["skipgram"]["gensim"][0]
+    rows, detail = _training_tables(results["runs"], ft_epochs)
+    mem = results["memory"]
+    mem_rows = [[n, m["processes"], f"{m['rss']:.0f}", f"{m['pss']:.0f}", f"{m['uss']:.0f}"]
+                for n, m in ((1, mem["1"]), (4, mem["4"]))]
     note = (f"**Smoke run on the first {max_lines:,} lines only; not the benchmark.**\n\n"
             if max_lines else "")
-    ft_note = (f" fastText ran {ft_epochs} epoch(s) (both systems) to fit the time budget."
+    ft_note = (f" fastText ran {ft_epochs} epoch(s) (all systems) to fit the time budget."
                if ft_epochs != 5 else "")
     nfkc, raw = stream["nfkc"], stream["none"]
     ident = "; ".join(
@@ -679,13 +708,15 @@ def _report(counts: dict, ft_epochs: int, seeds: list[int], rows: list, detail: 
         if nfkc["examples"] else "")
     return f"""{note}Training text: {counts['tokens']:,} tokens, {counts['lines']:,} lines
 (20 Newsgroups, Gutenberg, Brown, PTB train; lower-cased, `\\w+(?:'\\w+)?`), as in
-`shared/reference/embeddings.md`. Settings for both systems: `workers=2, vector_size=100, window=5,
+`shared/reference/embeddings.md`. Settings for every system: `workers=2, vector_size=100, window=5,
 epochs=5, min_count=5`, negative sampling; fastText skip-gram with `min_n=3, max_n=6`,
 2M buckets.{ft_note} *gensim* = bare gensim 4.4 over `LineSentence(file)`; *nlpsvc* =
 `EmbeddingsPipeline` with the same file as a corpus's `train.txt` (our default tokenizer with
-NFKC normalisation, token file, gensim). Each model was trained {len(seeds)} times per system
-(seeds {', '.join(map(str, seeds))}; for each seed and model the two systems ran back to back, in
-alternating order); figures are mean ± sample sd over those runs. 2-thread training is not
+NFKC normalisation, token file, gensim); *{NONORM}* (fastText only) = the same pipeline with
+`text.normalize=""`, so that it trains on exactly gensim's tokens (the stream oracle below).
+Skip-gram and CBOW were trained with seeds {', '.join(map(str, seeds))}, fastText with seeds
+{', '.join(map(str, ft_seeds))}; for each seed and model the systems ran back to back, in a
+rotated order; figures are mean ± sample sd over those runs. 2-thread training is not
 deterministic, so the sd is the run-to-run noise the systems are compared against.
 
 **Oracle checks (same tokens, same vectors).** Token stream: of {nfkc['lines']:,} lines, our
@@ -715,7 +746,7 @@ vocabulary and training):
 {table(["model", "seed", "system", "words/s", "per CPU-s", "train s", "WordSim-353 ρ",
         "SimLex-999 ρ", "analogies", "total s"], detail)}
 
-{_latency_text(lat_rows, ann)}
+{_latency_text(latency_rows(results), results["ann"], results["wrk_seconds"])}
 Memory of the gunicorn service (MiB, master + workers, after every worker answered queries on
 four of the five loaded embedding sets: 52k skip-gram, 52k fastText with its 800 MB n-gram
 buckets, 200k exact, 200k + HNSW; 52k CBOW loaded too). RSS counts shared pages once per
@@ -723,6 +754,8 @@ process; PSS splits them between the processes that share them, so its growth fr
 workers is what the extra workers really cost.
 
 {table(["workers", "processes", "RSS sum", "PSS sum", "USS sum"], mem_rows)}
+
+{_reading(results)}
 """
 
 

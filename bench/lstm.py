@@ -19,7 +19,8 @@ The LSTM configuration (``LSTM_SETS``) is Zaremba et al.'s small model (2 x 200,
     python -m bench.lstm            # train (resumes; reuses a finished run) + report
     NLPSVC_BENCH_LSTM_DIR=DIR       # where models and results are kept (default /tmp/...)
 
-Figures go to ``bench/results/lstm.json`` and the ``lstm`` section of BENCHMARKS.md.
+Figures go to ``bench/results/lstm.json`` (with the GPU runs' copied in) and the ``lstm`` section
+of BENCHMARKS.md is rendered from it.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.report import table, write_section
+from bench.report import publish, table
 
 ROOT = Path(__file__).resolve().parent.parent
 PTB = ROOT.parent / "shared" / "data" / "ptb"
@@ -107,6 +108,8 @@ def measure(models: Path) -> dict[str, Any]:
         "mix_lambda": (lm.get("mix") or {}).get("lambda"),
         "mix_test_perplexity": (lm.get("mix") or {}).get("mix_test_perplexity"),
         "lstm_config": lm["config"]["lstm"],
+        "lstm_version": lstm_art.path.name,
+        "kn5_version": ngram_art.path.name,
     }
     client = create_app({"MODELS_DIR": str(models / "ptb"), "TESTING": True}).test_client()
     for kind in ("lstm", "mix"):
@@ -123,17 +126,18 @@ def measure(models: Path) -> dict[str, Any]:
     return out
 
 
-def _device_rows() -> list[list[Any]]:
-    path = RESULTS / "lstm_device_h100.json"
-    if not path.is_file():
+def _device_rows(doc: dict[str, Any] | None) -> list[list[Any]]:
+    if not doc:
         return []
-    doc = json.loads(path.read_text(encoding="utf-8"))
     return [[f"{r['name']} (GPU: {doc['device'].split(',')[0]}, {r['epochs']} epochs)",
              r["test_ppl"], r["test_ppl_carry"], r["mix_test_ppl"], r["lambda"],
              f"{r['train_s'] / 60:.1f} (GPU)"] for r in doc["runs"]]
 
 
-def report(fig: dict[str, Any]) -> str:
+def render(results: dict[str, Any]) -> str:
+    """The section from the stored results (``publish`` and ``--render``): this machine's
+    figures and the GPU runs' (``bench.lstm_device``, copied in when this suite ran)."""
+    fig = results["cpu"]
     goals = [
         ["LSTM test perplexity < 141.19 (our KN5), trained <= 30 min",
          fig["lstm_test_perplexity"],
@@ -158,10 +162,17 @@ def report(fig: dict[str, Any]) -> str:
          fig["lstm_train_minutes"]],
         ["mix LSTM + KN5, ours", fig["mix_test_perplexity"], "", fig["mix_test_perplexity"],
          fig["mix_lambda"], ""],
-        *_device_rows(),
+        *_device_rows(results.get("device")),
         *[[name, "", ppl, "", "", ""] for name, ppl in PUBLISHED],
     ]
     cfg = fig["lstm_config"]
+    device = results.get("device")
+    gpu_note = (
+        f"GPU rows: `bench.lstm_device` on a lent {device['device'].split(',')[0]} "
+        f"({device['measured'].split(' ')[0]}); stored in `bench/results/lstm_device_h100.json` "
+        "and copied into this suite's results when it ran. They cannot be re-run here (no GPU "
+        f"on this machine): {device['note']}."
+    ) if device else "No GPU runs stored (`bench/results/lstm_device_h100.json`)."
     return "\n\n".join([
         "PTB (`../shared/data/ptb`, 10k vocabulary, 82,430 test tokens with `</s>`). Training "
         f"through `nlpsvc train --only ngram,lstm` with `{' '.join(LSTM_SETS)}`: "
@@ -171,8 +182,12 @@ def report(fig: dict[str, Any]) -> str:
         "*Per sentence* is the `/score` convention (each sentence from a fresh state, `</s>` "
         "counted, as KN5 is scored); *running text* carries the LSTM state across sentences, "
         "as the published LSTM figures do. The two are not the same measurement.",
+        f"The LSTM and KN5 served here are version `{fig['lstm_version']}` and "
+        f"`{fig['kn5_version']}` of `nlpsvc train` (trained once; a re-run of this suite "
+        "reuses them and measures again).",
         table(["model", "test ppl, per sentence", "test ppl, running text", "mix test ppl",
                "λ", "train minutes"], side),
+        gpu_note,
         table(["goal", "figure", ""], goals),
         table(["serving (in process, 1 torch thread)", "lstm", "mix"], [
             ["/score, one 20-word sentence, p50 ms", fig["lstm_p50_ms"], fig["mix_p50_ms"]],
@@ -186,10 +201,14 @@ def report(fig: dict[str, Any]) -> str:
 def main() -> None:
     models = WORKDIR / "models"
     train(models)
-    fig = measure(models)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "lstm.json").write_text(json.dumps(fig, indent=1) + "\n", encoding="utf-8")
-    write_section("lstm", "LSTM language model (PTB)", report(fig), "python -m bench.lstm")
+    device_path = RESULTS / "lstm_device_h100.json"
+    results = {
+        "cpu": measure(models),
+        "device": (json.loads(device_path.read_text(encoding="utf-8"))
+                   if device_path.is_file() else None),
+    }
+    publish("lstm", "LSTM language model (PTB)", results, render,
+            "flock /tmp/nlpsvc-bench.lock python -m bench.run --only lstm")
 
 
 if __name__ == "__main__":

@@ -19,10 +19,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from bench.report import table, write_section
+from bench.report import publish, table
 
 ROOT = Path(__file__).resolve().parent.parent
 REF = ROOT.parent / "shared" / "reference" / "kenlm"
@@ -142,99 +143,107 @@ def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def main() -> None:
+def _measure_order(order: int, data: dict[str, Path], test: list[list[str]], tmp: Path,
+                   scores: dict[str, Any], kenlm: Any) -> dict[str, Any]:
+    """Every figure of one order: build (ours, lmplz), match, perplexity, speed, size."""
     from nlpsvc.ngram import NgramModel
 
-    try:
-        import kenlm
-    except ImportError:  # pragma: no cover - bench extra missing
-        kenlm = None
-    scores = json.loads((REF / "kenlm_scores.json").read_text())
-    build_rows, match_rows, ppl_rows, speed_rows, size_rows = [], [], [], [], []
-    notes = []
-    with tempfile.TemporaryDirectory(prefix="nlpsvc-bench-ngram-") as tmpname:
-        tmp = Path(tmpname)
-        data = _prepare(tmp)
-        test = [line.split() for line in data["test"].read_text().splitlines()]
-        for order in (3, 5):
-            model_dir = tmp / f"o{order}"
-            runs = [_build(data["train"], order, model_dir / f"r{i}") for i in range(2)]
-            ours = min(runs, key=lambda r: r["wall"])
-            shutil.rmtree(model_dir / "r1")
-            model_dir = model_dir / "r0"
-            lmplz = _lmplz(data["train"], order, tmp)
-            if lmplz:
-                kwall, krss = lmplz
-                src = "measured in this run"
-            else:
-                kwall, krss = ANCHOR[order]
-                src = "anchor from reference README, NOT re-measured (no lmplz here)"
-            build_rows.append([
-                order, f"{ours['wall']:.2f}", f"{ours['rss_mb']:.0f}", f"{kwall:.2f}",
-                f"{krss:.0f}", f"{ours['wall'] / kwall:.2f}x", f"{ours['rss_mb'] / krss:.2f}x", src,
-            ])
-            dp, db, same = _match(model_dir, order)
-            match_rows.append([order, " / ".join(map(str, ours["counts"])), "yes" if same else "NO",
-                               f"{dp:.2e}", f"{db:.2e}"])
-
+    model_dir = tmp / f"o{order}"
+    runs = [_build(data["train"], order, model_dir / f"r{i}") for i in range(2)]
+    ours = min(runs, key=lambda r: r["wall"])
+    shutil.rmtree(model_dir / "r1")
+    model_dir = model_dir / "r0"
+    lmplz = _lmplz(data["train"], order, tmp)
+    if lmplz:
+        lmplz_fig = {"wall": lmplz[0], "rss_mb": lmplz[1], "measured": True}
+    else:
+        lmplz_fig = {"wall": ANCHOR[order][0], "rss_mb": ANCHOR[order][1], "measured": False}
+    dp, db, same = _match(model_dir, order)
+    out: dict[str, Any] = {
+        "order": order, "build": ours, "lmplz": lmplz_fig,
+        "match": {"max_diff_log10p": dp, "max_diff_backoff": db, "same_set": same},
+    }
+    t = time.perf_counter()
+    lm = NgramModel.load(model_dir)
+    lm.score(test[0])
+    load_s = time.perf_counter() - t
+    ev = lm.evaluate(test)
+    ref = scores[f"ptb.o{order}"]
+    out["perplexity"] = {"ours": ev["perplexity"], "kenlm": ref["perplexity_including_oovs"],
+                         "tokens": ev["tokens"], "oov": ev["oov"]}
+    sent20 = (test[1] + test[2])[:20]
+    lat = []
+    for _ in range(300):
+        t = time.perf_counter()
+        lm.score(sent20)
+        lat.append(time.perf_counter() - t)
+    out["speed"] = {"ours_batch_s": _time(lambda: lm.score_batch(test)),
+                    "ours_evaluate_s": _time(lambda: lm.evaluate(test)),
+                    "ours_p50_s": statistics.median(lat)}
+    out["size"] = {"ours_bytes": _dir_size(model_dir), "ours_load_s": load_s}
+    if kenlm is not None:
+        arpa = REF / f"ptb.o{order}.arpa.gz"
+        kmodel_path, kind = arpa, "ARPA (no build_binary here)"
+        bb = _kenlm_tool("build_binary")
+        if bb:
+            kmodel_path = tmp / f"o{order}.probing"
+            subprocess.run([bb, str(arpa), str(kmodel_path)], check=True, capture_output=True)
+            kind = "probing binary"
+        t = time.perf_counter()
+        km = kenlm.Model(str(kmodel_path))
+        kload = time.perf_counter() - t
+        lines = [" ".join(s) for s in test]
+        ksec = _time(lambda: [km.score(s) for s in lines])
+        s20 = " ".join(sent20)
+        klat = []
+        for _ in range(300):
             t = time.perf_counter()
-            lm = NgramModel.load(model_dir)
-            lm.score(test[0])
-            load_s = time.perf_counter() - t
-            ev = lm.evaluate(test)
-            ref = scores[f"ptb.o{order}"]
-            rel = ev["perplexity"] / ref["perplexity_including_oovs"] - 1
-            ppl_rows.append([order, f"{ev['perplexity']:.4f}",
-                             f"{ref['perplexity_including_oovs']:.4f}", f"{rel:+.2e}",
-                             ev["tokens"], ev["oov"]])
+            km.score(s20)
+            klat.append(time.perf_counter() - t)
+        out["kenlm"] = {"model": kind, "score_s": ksec, "p50_s": statistics.median(klat),
+                        "file_bytes": kmodel_path.stat().st_size, "load_s": kload}
+    return out
 
-            ntok = ev["tokens"]
-            ours_batch = _time(lambda lm=lm: lm.score_batch(test))
-            ours_eval = _time(lambda lm=lm: lm.evaluate(test))
-            sent20 = (test[1] + test[2])[:20]
-            lat = []
-            for _ in range(300):
-                t = time.perf_counter()
-                lm.score(sent20)
-                lat.append(time.perf_counter() - t)
-            row = [order, f"{ntok / ours_batch / 1e6:.2f}", f"{ntok / ours_eval / 1e6:.2f}",
-                   f"{statistics.median(lat) * 1e6:.0f}"]
-            arpa = REF / f"ptb.o{order}.arpa.gz"
-            if kenlm is not None:
-                kmodel_path = arpa
-                kind = "ARPA (no build_binary here)"
-                bb = _kenlm_tool("build_binary")
-                if bb:
-                    kmodel_path = tmp / f"o{order}.probing"
-                    subprocess.run([bb, str(arpa), str(kmodel_path)], check=True,
-                                   capture_output=True)
-                    kind = "probing binary"
-                t = time.perf_counter()
-                km = kenlm.Model(str(kmodel_path))
-                kload = time.perf_counter() - t
-                lines = [" ".join(s) for s in test]
-                ksec = _time(lambda km=km, lines=lines: [km.score(s) for s in lines])
-                s20 = " ".join(sent20)
-                klat = []
-                for _ in range(300):
-                    t = time.perf_counter()
-                    km.score(s20)
-                    klat.append(time.perf_counter() - t)
-                row += [f"{ntok / ksec / 1e6:.2f}", f"{statistics.median(klat) * 1e6:.0f}",
-                        f"{ksec / ours_batch:.2f}x", kind]
-                ksize = kmodel_path.stat().st_size
-                size_rows.append([order, f"{_dir_size(model_dir) / 1e6:.1f}",
-                                  f"{load_s * 1000:.0f}", f"{ksize / 1e6:.1f} ({kind})",
-                                  f"{kload * 1000:.0f}"])
-            speed_rows.append(row)
-    if not _kenlm_tool("lmplz"):
+
+def render(results: dict[str, Any]) -> str:
+    """The section from the stored results (``publish`` and ``--render``)."""
+    build_rows, match_rows, ppl_rows, speed_rows, size_rows = [], [], [], [], []
+    for r in results["orders"]:
+        order, ours, k, m = r["order"], r["build"], r["lmplz"], r["match"]
+        src = ("measured in this run" if k["measured"]
+               else "anchor from reference README, NOT re-measured (no lmplz here)")
+        build_rows.append([
+            order, f"{ours['wall']:.2f}", f"{ours['rss_mb']:.0f}", f"{k['wall']:.2f}",
+            f"{k['rss_mb']:.0f}", f"{ours['wall'] / k['wall']:.2f}x",
+            f"{ours['rss_mb'] / k['rss_mb']:.2f}x", src,
+        ])
+        match_rows.append([order, " / ".join(map(str, ours["counts"])),
+                           "yes" if m["same_set"] else "NO", f"{m['max_diff_log10p']:.2e}",
+                           f"{m['max_diff_backoff']:.2e}"])
+        ppl = r["perplexity"]
+        ppl_rows.append([order, f"{ppl['ours']:.4f}", f"{ppl['kenlm']:.4f}",
+                         f"{ppl['ours'] / ppl['kenlm'] - 1:+.2e}", ppl["tokens"], ppl["oov"]])
+        sp, ntok = r["speed"], ppl["tokens"]
+        row = [order, f"{ntok / sp['ours_batch_s'] / 1e6:.2f}",
+               f"{ntok / sp['ours_evaluate_s'] / 1e6:.2f}", f"{sp['ours_p50_s'] * 1e6:.0f}"]
+        km = r.get("kenlm")
+        if km:
+            row += [f"{ntok / km['score_s'] / 1e6:.2f}", f"{km['p50_s'] * 1e6:.0f}",
+                    f"{km['score_s'] / sp['ours_batch_s']:.2f}x", km["model"]]
+            size_rows.append([order, f"{r['size']['ours_bytes'] / 1e6:.1f}",
+                              f"{r['size']['ours_load_s'] * 1000:.0f}",
+                              f"{km['file_bytes'] / 1e6:.1f} ({km['model']})",
+                              f"{km['load_s'] * 1000:.0f}"])
+        speed_rows.append(row)
+    notes = []
+    if not all(r["lmplz"]["measured"] for r in results["orders"]):
         notes.append(
             "KenLM's `lmplz` is not installed on this machine (building it needs Boost and "
             "CMake), so its build time and peak RSS are the anchors quoted in "
             "`shared/reference/kenlm/README.md` (measured there on the same kind of 2-core "
             "machine), not re-measured in this run; treat the build ratios as indicative."
         )
-    body = "\n\n".join([
+    return "\n\n".join([
         "Modified Kneser-Ney (`train(..., smoothing=\"mkn\")`) on full PTB train "
         "(887,521 tokens, `<unk>` renamed `<unk_lit>` as the references), each build in a "
         "fresh process reading the text file (best of 2). Goals: build <= 1.5x lmplz wall, "
@@ -257,8 +266,22 @@ def main() -> None:
         table(["order", "ours MB", "ours load ms", "kenlm file MB", "kenlm load ms"], size_rows),
         *notes,
     ])
-    write_section("ngram", "N-gram LM engine (modified Kneser-Ney vs KenLM)", body, COMMAND)
-    print(body)
+
+
+def main() -> None:
+    try:
+        import kenlm
+    except ImportError:  # pragma: no cover - bench extra missing
+        kenlm = None
+    scores = json.loads((REF / "kenlm_scores.json").read_text())
+    with tempfile.TemporaryDirectory(prefix="nlpsvc-bench-ngram-") as tmpname:
+        tmp = Path(tmpname)
+        data = _prepare(tmp)
+        test = [line.split() for line in data["test"].read_text().splitlines()]
+        orders = [_measure_order(order, data, test, tmp, scores, kenlm) for order in (3, 5)]
+    doc = publish("ngram", "N-gram LM engine (modified Kneser-Ney vs KenLM)", {"orders": orders},
+                  render, COMMAND)
+    print(render(doc["results"]))
 
 
 if __name__ == "__main__":

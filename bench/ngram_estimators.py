@@ -13,8 +13,9 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import Any
 
-from bench.report import table, write_section
+from bench.report import publish, table
 
 PTB = Path(__file__).resolve().parents[2] / "shared" / "data" / "ptb"
 ORDER = 3
@@ -112,11 +113,10 @@ def ratio(x: float) -> str:
     return f"{x:,.0f}×" if x >= 10 else f"{x:.2f}×"
 
 
-def main() -> None:
-    train, test = read("ptb.train.txt"), read("ptb.test.txt")
-    count_s, ours = bench_ours(train, test)
-    nltk = bench_nltk(train, test)
-    n_tok = sum(map(len, train))
+def render(results: dict[str, Any]) -> str:
+    """The section from the stored results (``publish`` and ``--render``)."""
+    ours, nltk, count_s = results["ours"], results["nltk"], results["count_s"]
+    n_sent, n_tok = results["train_sentences"], results["train_tokens"]
     rows = []
     for name, r in ours.items():
         ppl = f"{r['ppl']:.2f}" if r["ppl"] is not None else "n/a (scores, not probabilities)"
@@ -134,8 +134,8 @@ def main() -> None:
             f"{o['batch_tok_per_s']:,.0f}", ratio(o["single_tok_per_s"] / r["tok_per_s"]),
             ratio(o["batch_tok_per_s"] / r["tok_per_s"]),
         ])
-    body = f"""
-PTB train ({len(train):,} sentences, {n_tok:,} tokens; literal `<unk>` is our unknown class),
+    return f"""
+PTB train ({n_sent:,} sentences, {n_tok:,} tokens; literal `<unk>` is our unknown class),
 order {ORDER}, default parameters (addk k=1, katz k=5, stupid_backoff alpha=0.4, discounts
 of absolute/kn/mkn estimated from counts-of-counts). Counting once: {count_s:.2f} s; build =
 counting + estimation. Perplexity on PTB test ({ours['mkn']['tokens']:,} tokens incl. `</s>`,
@@ -158,8 +158,16 @@ tokens are given beside it.
         "our single-query tokens/s", "our batch tokens/s", "speed-up single",
         "speed-up batch"], cmp_rows)}
 """
-    write_section("ngram_estimators", "N-gram smoothing methods vs nltk.lm (PTB, order 3)", body,
-                  COMMAND)
+
+
+def main() -> None:
+    train, test = read("ptb.train.txt"), read("ptb.test.txt")
+    count_s, ours = bench_ours(train, test)
+    nltk = bench_nltk(train, test)
+    results = {"train_sentences": len(train), "train_tokens": sum(map(len, train)),
+               "count_s": count_s, "ours": ours, "nltk": nltk}
+    publish("ngram_estimators", "N-gram smoothing methods vs nltk.lm (PTB, order 3)", results,
+            render, COMMAND)
 
 
 if __name__ == "__main__":

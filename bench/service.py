@@ -20,10 +20,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
-from bench.report import table, write_section
+from bench.report import publish, table
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -129,12 +130,15 @@ def parse_wrk(out: str) -> dict[str, float]:
     }
 
 
-def bench_throughput(models: Path) -> tuple[str, dict]:
+SERVERS = {"echo": "/echo", "score": "/score"}
+
+
+def bench_throughput(models: Path) -> dict[str, list[dict]]:
+    """wrk figures of each round, per server (echo and score alternating)."""
     body = {"text": SENTENCE}
-    servers = {"echo": "/echo", "score": "/score"}
-    runs: dict[str, list[dict]] = {name: [] for name in servers}
+    runs: dict[str, list[dict]] = {name: [] for name in SERVERS}
     for _ in range(ROUNDS):
-        for name, path in servers.items():
+        for name, path in SERVERS.items():
             port = free_port()
             if name == "echo":
                 proc = gunicorn("bench.echo_app:create_app()", port, {})
@@ -151,22 +155,24 @@ def bench_throughput(models: Path) -> tuple[str, dict]:
                 runs[name].append(wrk(f"http://127.0.0.1:{port}{path}", body, DURATION_S))
             finally:
                 stop(proc)
-    rows, summary = [], {}
+    return runs
+
+
+def throughput_table(runs: dict[str, list[dict]]) -> str:
+    rows, rps = [], {}
     for name, rs in runs.items():
-        rps = statistics.mean(r["rps"] for r in rs)
-        summary[name] = {"rps": rps, "runs": rs}
-        rows.append([f"`{servers[name]}`", f"{rps:,.0f}",
+        rps[name] = statistics.mean(r["rps"] for r in rs)
+        rows.append([f"`{SERVERS[name]}`", f"{rps[name]:,.0f}",
                      " / ".join(f"{r['rps']:,.0f}" for r in rs),
                      f"{statistics.median(r['p50_ms'] for r in rs):.2f}",
                      f"{statistics.median(r['p99_ms'] for r in rs):.2f}",
                      sum(r["requests"] for r in rs), sum(r["non2xx"] for r in rs),
                      sum(r["socket_errors"] for r in rs)])
-    ratio = summary["score"]["rps"] / summary["echo"]["rps"]
     text = table(["endpoint", "req/s (mean)", "req/s per round", "p50 ms", "p99 ms", "requests",
                   "non-2xx", "socket errors"], rows)
-    text += (f"\n\n`/score` throughput = **{ratio:.0%}** of the bare echo's (goal ≥ 80%); "
-             f"non-2xx under load: {sum(r['non2xx'] for r in runs['score'])}.")
-    return text, summary
+    return text + (f"\n\n`/score` throughput = **{rps['score'] / rps['echo']:.0%}** of the bare "
+                   f"echo's (goal ≥ 80%); non-2xx under load: "
+                   f"{sum(r['non2xx'] for r in runs['score'])}.")
 
 
 def _wait_echo(port: int, proc: subprocess.Popen) -> float:
@@ -196,6 +202,25 @@ def bench_make_run(tmp: Path) -> float:
         stop(proc)
 
 
+def render(results: dict[str, Any]) -> str:
+    """The section from the stored results (``publish`` and ``--render``)."""
+    c = results["settings"]
+    body = (
+        f"`/score`: `nlpsvc serve --workers {c['workers']} --threads {c['threads']}` (its "
+        f"defaults on this machine: worker class `{c['worker_class']}`, Prometheus metrics, "
+        "JSON request log, hot-reload polling); the echo: gunicorn with the same workers, "
+        "threads and worker class, and the service's JSON provider; load: "
+        f"`wrk -t1 -c{c['connections']} -d{c['duration_s']}s --latency`, one-sentence JSON body "
+        f"(`{{\"text\": \"{c['sentence'][:30]}…\"}}`), {c['rounds']} alternating rounds after "
+        "a 2 s warm-up; /score uses the demo corpus's 3-gram mkn model. Server and load "
+        "generator share the machine's cores.\n\n" + throughput_table(results["runs"]) + "\n\n"
+    )
+    if (make_run_s := results["make_run_s"]) is not None:
+        body += (f"`make run` (`.venv` already installed) to a 200 from `/ready`, training "
+                 f"every model on `corpora/demo` from scratch: **{make_run_s:.0f} s**.\n")
+    return body
+
+
 def main() -> None:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk not found (apt-get install -y wrk)")
@@ -205,25 +230,18 @@ def main() -> None:
 
         assert cli(["train", str(ROOT / "corpora" / "demo"), "--only", "ngram",
                     "--out", str(tmp_path / "ngram"), "-q"]) == 0
-        text, summary = bench_throughput(tmp_path / "ngram")
+        runs = bench_throughput(tmp_path / "ngram")
         make_run_s = None if os.environ.get("BENCH_SKIP_MAKE_RUN") else bench_make_run(tmp_path)
-    body = (
-        f"`/score`: `nlpsvc serve --workers {WORKERS} --threads {THREADS}` (its defaults on this "
-        "machine: worker class `" + worker_class() + "`, Prometheus metrics, JSON request log, "
-        "hot-reload polling); the echo: gunicorn with the same workers, threads and worker "
-        "class, and the service's JSON provider; load: "
-        f"`wrk -t1 -c{CONNECTIONS} -d{DURATION_S}s --latency`, one-sentence JSON body "
-        f"(`{{\"text\": \"{SENTENCE[:30]}…\"}}`), {ROUNDS} alternating rounds after a 2 s "
-        "warm-up; /score uses the demo corpus's 3-gram mkn model. Server and load generator "
-        "share the machine's cores.\n\n" + text + "\n\n"
-    )
-    if make_run_s is not None:
-        body += (f"`make run` (`.venv` already installed) to a 200 from `/ready`, training "
-                 f"every model on `corpora/demo` from scratch: **{make_run_s:.0f} s**.\n")
-    write_section("service", "Service: /score vs a bare Flask echo (gunicorn)", body,
-                  "flock /tmp/nlpsvc-bench.lock python -m bench.run --only service")
-    print(json.dumps({"ratio": summary["score"]["rps"] / summary["echo"]["rps"],
-                      "make_run_s": make_run_s}))
+    results = {
+        "settings": {"workers": WORKERS, "threads": THREADS, "worker_class": worker_class(),
+                     "connections": CONNECTIONS, "duration_s": DURATION_S, "rounds": ROUNDS,
+                     "sentence": SENTENCE},
+        "runs": runs, "make_run_s": make_run_s,
+    }
+    publish("service", "Service: /score vs a bare Flask echo (gunicorn)", results, render,
+            "flock /tmp/nlpsvc-bench.lock python -m bench.run --only service")
+    rps = {name: statistics.mean(r["rps"] for r in rs) for name, rs in runs.items()}
+    print(json.dumps({"ratio": rps["score"] / rps["echo"], "make_run_s": make_run_s}))
 
 
 if __name__ == "__main__":

@@ -30,10 +30,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
-from bench.report import table, write_section
+from bench import report
+from bench.report import table
 from bench.service import (
     CONNECTIONS,
     PY,
@@ -82,7 +84,7 @@ def score_count(base: str) -> int:
                    if 'endpoint="/score"' in labels))
 
 
-def bench_overhead(models: Path, tmp: Path) -> tuple[str, dict]:
+def bench_overhead(models: Path, tmp: Path) -> dict[str, list[dict]]:
     """Alternating rounds of every variant; the figure is tokens+metrics' mean against off's."""
     setups = variants(tmp)
     names = list(setups)
@@ -111,25 +113,7 @@ def bench_overhead(models: Path, tmp: Path) -> tuple[str, dict]:
                   f"p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, "
                   f"non-2xx {result['non2xx']}, socket errors {result['socket_errors']}, "
                   f"/metrics counted {result['counted']}", flush=True)
-    off = statistics.mean(r["rps"] for r in runs["off"])
-    rows, summary = [], {}
-    for name in names:
-        rs = runs[name]
-        rps = statistics.mean(r["rps"] for r in rs)
-        paired = [r["rps"] / o["rps"] for r, o in zip(rs, runs["off"], strict=True)]
-        summary[name] = {"rps": rps, "loss": 1 - rps / off, "paired": paired, "runs": rs}
-        rows.append([name, f"{rps:,.0f}", " / ".join(f"{r['rps']:,.0f}" for r in rs),
-                     "—" if name == "off" else f"{1 - rps / off:.1%}",
-                     "—" if name == "off" else " / ".join(f"{1 - p:.1%}" for p in paired),
-                     f"{statistics.median(r['p50_ms'] for r in rs):.2f}",
-                     f"{statistics.median(r['p99_ms'] for r in rs):.2f}",
-                     sum(r["non2xx"] + r["socket_errors"] for r in rs),
-                     "yes" if all(r["counted"] for r in rs) else
-                     ("no" if not any(r["counted"] for r in rs) else "mixed")])
-    text = table(["variant", "req/s (mean)", "req/s per round", "lost vs off (means)",
-                  "lost per round (paired)", "p50 ms", "p99 ms", "failed", "/metrics counts"],
-                 rows)
-    return text, summary
+    return runs
 
 
 def model_info(base: str) -> dict[str, float]:
@@ -144,7 +128,7 @@ def model_info(base: str) -> dict[str, float]:
     return out
 
 
-def publish(models: Path) -> tuple[str, str, float]:
+def publish_version(models: Path) -> tuple[str, str, float]:
     """Run a second ``nlpsvc train`` into ``models``; (old, new, monotonic time CURRENT changed)."""
     current = models / "demo" / "ngram" / "CURRENT"
     old = current.read_text().strip()
@@ -190,7 +174,7 @@ def _wrk_into(result: dict, url: str) -> None:
     result.update(wrk(url, BODY, RELOAD_S))
 
 
-def bench_reload(models: Path) -> tuple[str, list[dict]]:
+def bench_reload(models: Path) -> list[dict]:
     """wrk on ``/score`` while new versions are published; failures and publish-to-serving."""
     rounds = []
     for rnd in range(RELOAD_ROUNDS):
@@ -207,7 +191,7 @@ def bench_reload(models: Path) -> tuple[str, list[dict]]:
             swaps = []
             for at in PUBLISH_AT:
                 time.sleep(max(0.0, at - (time.monotonic() - t0)))
-                old, new, t_pub = publish(models)
+                old, new, t_pub = publish_version(models)
                 first, every = until_served(base, old, new, t_pub)
                 swaps.append({"version": new, "first_s": first, "all_s": every,
                               "under_load": time.monotonic() - t0 < RELOAD_S})
@@ -222,14 +206,104 @@ def bench_reload(models: Path) -> tuple[str, list[dict]]:
               f"non-2xx {result['non2xx']}, socket errors {result['socket_errors']}; "
               + "; ".join(f"publish -> first worker {s['first_s']:.2f} s, all "
                           f"{s['all_s']:.2f} s" for s in swaps), flush=True)
+    return rounds
+
+
+def in_process_overhead(tmp: Path) -> dict[str, Any]:
+    """``bench.service_overhead`` in a process of its own (it sets PROMETHEUS_MULTIPROC_DIR)."""
+    out = tmp / "overhead.json"
+    subprocess.run([PY, "-m", "bench.service_overhead", "--json", str(out)], cwd=ROOT,
+                   check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def overhead_table(runs: dict[str, list[dict]]) -> tuple[str, dict[str, float]]:
+    """The tokens + metrics table; loss of each variant's mean req/s against off's."""
+    off = statistics.mean(r["rps"] for r in runs["off"])
+    rows, loss = [], {}
+    for name, rs in runs.items():
+        rps = statistics.mean(r["rps"] for r in rs)
+        paired = [r["rps"] / o["rps"] for r, o in zip(rs, runs["off"], strict=True)]
+        loss[name] = 1 - rps / off
+        rows.append([name, f"{rps:,.0f}", " / ".join(f"{r['rps']:,.0f}" for r in rs),
+                     "—" if name == "off" else f"{1 - rps / off:.1%}",
+                     "—" if name == "off" else " / ".join(f"{1 - p:.1%}" for p in paired),
+                     f"{statistics.median(r['p50_ms'] for r in rs):.2f}",
+                     f"{statistics.median(r['p99_ms'] for r in rs):.2f}",
+                     sum(r["non2xx"] + r["socket_errors"] for r in rs),
+                     "yes" if all(r["counted"] for r in rs) else
+                     ("no" if not any(r["counted"] for r in rs) else "mixed")])
+    text = table(["variant", "req/s (mean)", "req/s per round", "lost vs off (means)",
+                  "lost per round (paired)", "p50 ms", "p99 ms", "failed", "/metrics counts"],
+                 rows)
+    return text, loss
+
+
+def reload_table(rounds: list[dict]) -> str:
     rows = [[i + 1, f"{r['requests']:,}", f"{r['rps']:,.0f}", f"{r['p99_ms']:.1f}",
              r["non2xx"], r["socket_errors"],
              " / ".join(f"{s['first_s']:.2f}" for s in r["swaps"]),
              " / ".join(f"{s['all_s']:.2f}" for s in r["swaps"])]
             for i, r in enumerate(rounds)]
-    text = table(["round", "requests", "req/s", "p99 ms", "non-2xx", "socket errors",
+    return table(["round", "requests", "req/s", "p99 ms", "non-2xx", "socket errors",
                   "publish → first worker serves, s", "publish → every worker serves, s"], rows)
-    return text, rounds
+
+
+def render(results: dict[str, Any]) -> str:
+    """The section from the stored results (``publish`` and ``--render``)."""
+    c = results["settings"]
+    overhead_text, losses = overhead_table(results["overhead"])
+    loss, all_loss = losses["tokens+metrics"], losses["all on"]
+    reloads = results["reload"]
+    failed = sum(r["non2xx"] + r["socket_errors"] for r in reloads)
+    total = sum(r["requests"] for r in reloads)
+    swaps = [s for r in reloads for s in r["swaps"]]
+    firsts, alls = [s["first_s"] for s in swaps], [s["all_s"] for s in swaps]
+    inproc = results["in_process"]
+    us = inproc["per_request_us"]
+    body = (
+        f"`nlpsvc serve --workers {c['workers']} --threads {c['threads']}` (worker class "
+        f"`{c['worker_class']}`, hot-reload polling every 2 s, the default) on the demo "
+        f"corpus's 3-gram mkn model; load: `wrk -t1 -c{c['connections']} --latency` POSTing a "
+        "one-sentence JSON body to `/score`; server and load generator share the machine's "
+        "cores.\n\n"
+        f"**Tokens + metrics.** {c['rounds']} rounds of {c['duration_s']} s per variant after a "
+        "2 s warm-up, variants alternating in a rotated order, a fresh server each run. `off`: "
+        "no tokens, `NLPSVC_METRICS=false`, `NLPSVC_REQUEST_LOG=off`; `tokens+metrics`: "
+        "`NLPSVC_API_TOKENS` set (wrk sends the Bearer token; a request without it was checked "
+        "to get 401), Prometheus metrics on, request log off; `all on`: the same plus the JSON "
+        "request log appended to a file. The request id and the observing wrapper are always "
+        "on (they cannot be switched off). \"/metrics counts\" checks after each run that "
+        "`/score` requests were (or were not) counted.\n\n" + overhead_text + "\n\n"
+        f"Throughput lost to tokens + metrics: **{loss:.1%}** (goal ≤ 3%: "
+        f"{'met' if loss <= 0.03 else 'not met'}); with the request log as well: "
+        f"{all_loss:.1%}.\n\n"
+        "**In process** (`python -m bench.service_overhead`, no HTTP: the WSGI callable called "
+        "directly, CPU time of one process, best of "
+        f"{inproc['rounds']} rounds of {inproc['requests_per_round']:,} requests):\n\n"
+        + table(["variant", "CPU µs per request"], [
+            ["bare Flask JSON echo", us["echo"]],
+            ["`/score`, middleware unwrapped (bare)", us["bare"]],
+            ["`/score` with request id, metrics, JSON log (to /dev/null), token check",
+             us["observed"]]]) + "\n\n"
+        f"The layer adds {inproc['added_us']} µs ({inproc['added_pct_of_score']}%) to an "
+        "in-process `/score` request.\n\n"
+        f"**Hot reload under load.** {c['reload_rounds']} rounds: a fresh server, wrk for "
+        f"{c['reload_s']} s, and {len(c['publish_at'])} new versions published during it (a "
+        "second `nlpsvc train corpora/demo --only ngram` into the served models folder, started "
+        f"{' and '.join(f'{a:g}' for a in c['publish_at'])} s in). Publish → serving is timed "
+        "from the moment `CURRENT` names the new version (watched every 2 ms) to "
+        "`nlpsvc_model_info` in `/metrics` showing it served by one worker, then by every "
+        "worker (the old version gone); each worker polls on its own 2 s clock, so the "
+        "expected figure is up to 2 s plus the load and smoke test.\n\n"
+        + reload_table(reloads) + "\n\n"
+        f"Failed requests during reloads: **{failed}** of {total:,} (goal 0: "
+        f"{'met' if failed == 0 else 'not met'}). Publish → serving over {len(swaps)} "
+        f"publishes: first worker median {statistics.median(firsts):.2f} s "
+        f"(max {max(firsts):.2f}), every worker median **{statistics.median(alls):.2f} s** "
+        f"(max {max(alls):.2f}).\n"
+    )
+    return body
 
 
 def main() -> None:
@@ -241,49 +315,19 @@ def main() -> None:
         from nlpsvc.cli import main as cli
 
         assert cli(["train", str(CORPUS), "--only", "ngram", "--out", str(models), "-q"]) == 0
-        overhead_text, overhead = bench_overhead(models, tmp_path)
-        reload_text, reloads = bench_reload(models)
-    loss = overhead["tokens+metrics"]["loss"]
-    all_loss = overhead["all on"]["loss"]
-    failed = sum(r["non2xx"] + r["socket_errors"] for r in reloads)
-    total = sum(r["requests"] for r in reloads)
-    swaps = [s for r in reloads for s in r["swaps"]]
-    firsts, alls = [s["first_s"] for s in swaps], [s["all_s"] for s in swaps]
-    body = (
-        f"`nlpsvc serve --workers {WORKERS} --threads {THREADS}` (worker class "
-        f"`{worker_class()}`, hot-reload polling every 2 s, the default) on the demo corpus's "
-        f"3-gram mkn model; load: `wrk -t1 -c{CONNECTIONS} --latency` POSTing a one-sentence "
-        "JSON body to `/score`; server and load generator share the machine's cores.\n\n"
-        f"**Tokens + metrics.** {ROUNDS} rounds of {DURATION_S} s per variant after a 2 s "
-        "warm-up, variants alternating in a rotated order, a fresh server each run. `off`: no "
-        "tokens, `NLPSVC_METRICS=false`, `NLPSVC_REQUEST_LOG=off`; `tokens+metrics`: "
-        "`NLPSVC_API_TOKENS` set (wrk sends the Bearer token; a request without it was checked "
-        "to get 401), Prometheus metrics on, request log off; `all on`: the same plus the JSON "
-        "request log appended to a file. The request id and the observing wrapper are always "
-        "on (they cannot be switched off). \"/metrics counts\" checks after each run that "
-        "`/score` requests were (or were not) counted.\n\n" + overhead_text + "\n\n"
-        f"Throughput lost to tokens + metrics: **{loss:.1%}** (goal ≤ 3%: "
-        f"{'met' if loss <= 0.03 else 'not met'}); with the request log as well: "
-        f"{all_loss:.1%}.\n\n"
-        f"**Hot reload under load.** {RELOAD_ROUNDS} rounds: a fresh server, wrk for "
-        f"{RELOAD_S} s, and {len(PUBLISH_AT)} new versions published during it (a second "
-        "`nlpsvc train corpora/demo --only ngram` into the served models folder, started "
-        f"{' and '.join(f'{a:g}' for a in PUBLISH_AT)} s in). Publish → serving is timed "
-        "from the moment `CURRENT` names the new version (watched every 2 ms) to "
-        "`nlpsvc_model_info` in `/metrics` showing it served by one worker, then by every "
-        "worker (the old version gone); each worker polls on its own 2 s clock, so the "
-        "expected figure is up to 2 s plus the load and smoke test.\n\n" + reload_text + "\n\n"
-        f"Failed requests during reloads: **{failed}** of {total:,} (goal 0: "
-        f"{'met' if failed == 0 else 'not met'}). Publish → serving over {len(swaps)} "
-        f"publishes: first worker median {statistics.median(firsts):.2f} s "
-        f"(max {max(firsts):.2f}), every worker median **{statistics.median(alls):.2f} s** "
-        f"(max {max(alls):.2f}).\n"
-    )
-    write_section("service_ops", "Service operations: tokens + metrics cost, hot reload under "
-                  "load (issue 13)", body, COMMAND)
-    print(json.dumps({"loss_tokens_metrics": loss, "loss_all_on": all_loss,
-                      "reload_failed": failed, "reload_requests": total,
-                      "publish_to_first_s": firsts, "publish_to_all_s": alls}))
+        overhead = bench_overhead(models, tmp_path)
+        in_process = in_process_overhead(tmp_path)
+        reloads = bench_reload(models)
+    results = {
+        "settings": {"workers": WORKERS, "threads": THREADS, "worker_class": worker_class(),
+                     "connections": CONNECTIONS, "rounds": ROUNDS, "duration_s": DURATION_S,
+                     "reload_rounds": RELOAD_ROUNDS, "reload_s": RELOAD_S,
+                     "publish_at": list(PUBLISH_AT)},
+        "overhead": overhead, "in_process": in_process, "reload": reloads,
+    }
+    doc = report.publish("service_ops", "Service operations: tokens + metrics cost, hot reload "
+                         "under load (issue 13)", results, render, COMMAND)
+    print(render(doc["results"]))
 
 
 if __name__ == "__main__":

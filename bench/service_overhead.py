@@ -11,7 +11,8 @@ would, so the numbers are the service's own Python and not the network stack. Co
 Rounds alternate so drift hits every variant. Each round is timed in CPU time of this process
 (``time.process_time``) and the fastest round of each variant is kept: on a shared 2-core machine
 other jobs' load inflates wall times and medians, not the CPU a request needs. Quick (~15 s)
-and light: one core, one process.
+and light: one core, one process. Part of the ``service_ops`` suite, which stores and renders
+its figures.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ def per_request_us(app: Callable, make: Callable[[], dict[str, Any]]) -> float:
     return (time.process_time() - t0) / N * 1e6
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Figures as JSON on stdout, and to ``--json PATH`` when given."""
+    argv = sys.argv[1:] if argv is None else argv
     tmp = Path(tempfile.mkdtemp(prefix="overhead-"))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(tmp / "prom")
     (tmp / "prom").mkdir()
@@ -88,8 +91,13 @@ def main() -> None:
         "added_us": round(med["observed"] - med["bare"], 1),
         "added_pct_of_score": round((med["observed"] / med["bare"] - 1) * 100, 1),
         "requests_per_variant": N * ROUNDS,
+        "rounds": ROUNDS,
+        "requests_per_round": N,
     }
-    print(json.dumps(out, indent=1))
+    text = json.dumps(out, indent=1)
+    if argv and argv[0] == "--json":  # bench/service_ops stores it with its results
+        Path(argv[1]).write_text(text, encoding="utf-8")
+    print(text)
 
 
 if __name__ == "__main__":
