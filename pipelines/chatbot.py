@@ -3,8 +3,11 @@
 Dialogues come from ``dialogs*.tsv``, ``dialogs*.jsonl`` and DailyDialog's
 ``dialogues_{train,validation,test}.txt`` (SPEC §2), through the corpus reader, which skips and
 counts empty turns, single-turn dialogues and malformed lines (``corpus.skipped``); the manifest
-reports those counts, so bad records never stop the run. An interrupted training resumes
-from the checkpoint kept in ``<out>/<corpus>/chatbot/.checkpoint`` when the corpus and config
+reports those counts, so bad records never stop the run. After training, the training pairs
+become the retrieval fallback's index (``nlpsvc.chatbot.retrieval``) and its threshold is tuned
+on the validation pairs with the service's default search (beam 5): the one that maximises token
+F1 against the references, or no fallback when none gains. An interrupted training resumes from
+the checkpoint kept in ``<out>/<corpus>/chatbot/.checkpoint`` when the corpus and config
 are unchanged; the previously published version keeps serving meanwhile.
 """
 
@@ -22,11 +25,11 @@ from typing import Any
 
 import torch
 
-from nlpsvc.chatbot.bot import Chatbot, DecodeDefaults
+from nlpsvc.chatbot.bot import Chatbot, DecodeDefaults, confidence_of
 from nlpsvc.chatbot.data import LengthLimits, Pair, PairStats, encode_pairs, make_pairs
-from nlpsvc.chatbot.decode import Constraints, greedy
 from nlpsvc.chatbot.evaluate import generation_metrics, perplexity
 from nlpsvc.chatbot.model import Seq2Seq, Seq2SeqConfig
+from nlpsvc.chatbot.retrieval import ReplyIndex, tune_threshold
 from nlpsvc.chatbot.train import TrainConfig, fit, load_pretrained_embeddings, plot_curves
 from nlpsvc.chatbot.vocab import Vocab
 from nlpsvc.config import to_dataclass
@@ -82,6 +85,10 @@ class ChatbotConfig:
     # default, since lambda and gamma are chosen per model on validation data (bench.chatbot)
     decode_anti_lm: float = 0.0
     decode_anti_lm_steps: int = 0
+    decode_no_repeat_word: bool = True  # never the same word twice in a row
+    # answer an unsure generated reply with the training reply of the most similar prompt;
+    # the threshold is tuned on the validation pairs (no fallback when it does not help there)
+    retrieval_fallback: bool = True
     eval_max_pairs: int = 2000  # test pairs replied to for BLEU / distinct-n
     min_words: int = 10  # fewer vocabulary words than this: the corpus is too small
 
@@ -97,7 +104,7 @@ class ChatbotConfig:
     def decode_defaults(self) -> DecodeDefaults:
         return DecodeDefaults(self.decode_min_len, self.decode_no_repeat_ngram,
                               self.decode_length_penalty, self.decode_anti_lm,
-                              self.decode_anti_lm_steps)
+                              self.decode_anti_lm_steps, self.decode_no_repeat_word)
 
     def model_config(self, vocab_size: int) -> Seq2SeqConfig:
         return Seq2SeqConfig(
@@ -192,8 +199,11 @@ class ChatbotPipeline(Pipeline):
         defaults = cfg.decode_defaults()
         bot = Chatbot(model, vocab, ctx.text, max_src_len=cfg.max_src_len,
                       max_tgt_len=cfg.max_tgt_len, context_turns=cfg.context_turns,
-                      defaults=defaults)
+                      defaults=defaults,
+                      index=ReplyIndex.build(pairs["train"]) if cfg.retrieval_fallback else None)
+        tuning = self.tune_fallback(bot, pairs["valid"]) if bot.index is not None else {}
         metrics = self.evaluate(bot, pairs[test_split], cfg)
+        metrics["fallback"] = tuning
         metrics.update(
             split=test_split,
             valid_perplexity=round(result.best_valid_ppl, 3),
@@ -223,20 +233,40 @@ class ChatbotPipeline(Pipeline):
         return res
 
     @staticmethod
+    def tune_fallback(bot: Chatbot, pairs: list, beam: int = 5) -> dict[str, Any]:
+        """Set ``bot.defaults``' fallback threshold and minimum similarity from the validation
+        ``pairs`` (``retrieval.tune_threshold``, beam ``beam`` as /reply by default); returns
+        the tuning figures for the manifest."""
+        cases = []
+        for src, ref in pairs:
+            tokens, _, hyp = bot.answer(src, beam, fallback=False)
+            found = bot.retrieve(src)
+            cases.append((confidence_of(hyp), tokens, found[1] if found else 0.0,
+                          found[0] if found else [], ref))
+        rule, figures = tune_threshold(cases)
+        d = bot.defaults
+        d.fallback_threshold = None if rule is None else round(rule.threshold, 6)
+        d.fallback_min_similarity = 0.0 if rule is None else rule.min_similarity
+        return {"threshold": d.fallback_threshold, "min_similarity": d.fallback_min_similarity,
+                "index_pairs": len(bot.index) if bot.index is not None else 0,
+                "tuned_on": "valid", "beam": beam, **figures}
+
+    @staticmethod
     def evaluate(bot: Chatbot, pairs: list, cfg: ChatbotConfig) -> dict[str, Any]:
-        """Perplexity over all held-out pairs; BLEU/distinct-n/length on up to eval_max_pairs."""
+        """Perplexity over all held-out pairs; BLEU/distinct-n/length/repeats and the fallback
+        rate of the default greedy reply (fallback included) on up to eval_max_pairs."""
         ppl = perplexity(bot.model, encode_pairs(pairs, bot.vocab))
-        cons = Constraints(min_len=cfg.decode_min_len, max_len=cfg.max_tgt_len,
-                           no_repeat_ngram=cfg.decode_no_repeat_ngram)
+        retrieved = 0
 
         def reply(src: list[str]) -> list[str]:
-            hyp = greedy(bot.model, bot.vocab.encode(src), cons,
-                         length_penalty=cfg.decode_length_penalty,
-                         anti_lm=cfg.decode_defaults().anti())
-            return bot.vocab.decode(hyp.tokens)
+            nonlocal retrieved
+            tokens, used, _ = bot.answer(src, 1)
+            retrieved += used
+            return tokens
 
         sub = pairs[: cfg.eval_max_pairs]
         with torch.inference_mode():
             gen = generation_metrics([s for s, _ in sub], [t for _, t in sub], reply)
         return {"perplexity": round(ppl, 3) if math.isfinite(ppl) else None,
-                "decoding": "greedy", "generated_pairs": len(sub), **gen}
+                "decoding": "greedy", "generated_pairs": len(sub), **gen,
+                "fallback_rate": round(retrieved / max(len(sub), 1), 4)}

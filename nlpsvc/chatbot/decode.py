@@ -1,9 +1,11 @@
 """Searching the decoder for a reply: greedy, beam search, top-k / top-p sampling.
 
 All three share the same constraints, applied to each step's log-probabilities before choosing:
-``min_len`` (no ``</s>`` before it), ``no_repeat_ngram`` (an n-gram never repeats inside a reply)
-and never emitting ``<pad>``, ``<s>``, ``<sep>`` or (unless allowed) ``<unk>``. Because of that,
-beam search with width 1 takes exactly the greedy path.
+``min_len`` (no ``</s>`` before it), ``no_repeat_ngram`` (an n-gram never repeats inside a reply),
+``no_repeat_word`` (never the same word twice in a row: an undertrained decoder's likeliest
+mistake, "i am am .", which ``no_repeat_ngram`` below 2 does not catch) and never emitting
+``<pad>``, ``<s>``, ``<sep>`` or (unless allowed) ``<unk>``. Because of that, beam search with
+width 1 takes exactly the greedy path.
 
 Scores are log-probabilities (natural log) divided by ``length ** length_penalty`` (length counts
 ``</s>``), so a higher score is better and 0 is the maximum.
@@ -128,6 +130,7 @@ class Constraints:
     min_len: int = 1  # reply tokens before </s> is allowed
     max_len: int = 30  # reply tokens at most (</s> not counted)
     no_repeat_ngram: int = 0  # 0 = off; n: an n-gram appears at most once in a reply
+    no_repeat_word: bool = True  # the previous word is never the next one
     allow_unk: bool = False
 
     def __post_init__(self) -> None:
@@ -143,6 +146,8 @@ class Constraints:
         for row, seq in enumerate(seqs):
             if len(seq) < self.min_len:
                 log_probs[row, EOS_ID] = float("-inf")
+            if self.no_repeat_word and seq:
+                log_probs[row, seq[-1]] = float("-inf")
             if n > 0 and len(seq) >= n - 1:
                 prefix = tuple(seq[len(seq) - n + 1:]) if n > 1 else ()
                 seen = [

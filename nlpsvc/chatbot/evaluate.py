@@ -71,6 +71,12 @@ def distinct_n(replies: list[list[str]], n: int) -> float:
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
+def repeat_rate(replies: list[list[str]]) -> float:
+    """The fraction of replies holding the same token twice in a row (0 when there are none)."""
+    hits = sum(any(a == b for a, b in zip(r, r[1:], strict=False)) for r in replies)
+    return hits / len(replies) if replies else 0.0
+
+
 def bleu(hypotheses: list[str], references: list[str], max_order: int = 4) -> float:
     """sacrebleu corpus BLEU on already-tokenised text (``tokenize='none'``), one reference."""
     from sacrebleu.metrics import BLEU
@@ -95,6 +101,7 @@ def generation_metrics(
     out["distinct1"] = round(distinct_n(hyps, 1), 4)
     out["distinct2"] = round(distinct_n(hyps, 2), 4)
     out["avg_reply_len"] = round(sum(map(len, hyps)) / max(len(hyps), 1), 3)
+    out["repeated_word_rate"] = round(repeat_rate(hyps), 4)
     out["avg_reference_len"] = round(sum(map(len, references)) / max(len(references), 1), 3)
     out["distinct_replies"] = len(set(hyp_text))
     out["replies"] = len(hyps)
@@ -127,7 +134,7 @@ def evaluate_file(bot: Any, path: Path, beam: int = 1) -> dict[str, Any]:
         raise ValueError(f"{path}: no dialogue pairs (need lines with two or more turns)")
     d = bot.defaults
     cons = Constraints(min_len=d.min_len, max_len=bot.max_tgt_len,
-                       no_repeat_ngram=d.no_repeat_ngram)
+                       no_repeat_ngram=d.no_repeat_ngram, no_repeat_word=d.no_repeat_word)
 
     def reply(src: list[str]) -> list[str]:
         hyp = beam_search(bot.model, bot.vocab.encode(src), beam, 1, cons,

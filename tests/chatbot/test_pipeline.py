@@ -60,7 +60,15 @@ def test_pipeline_publishes_a_loadable_artifact(trained) -> None:
     assert 1 < m["perplexity"] < art.manifest["data"]["vocab_size"]
     assert [r["epoch"] for r in m["curves"]] == [1, 2]
     assert set(art.manifest["files"]) >= {"model.safetensors", "config.json", "vocab.json",
-                                          "curves.png"}
+                                          "retrieval.json", "curves.png"}  # each one hashed
+    # the default greedy replies never repeat a word; the fallback was tuned on valid
+    assert m["repeated_word_rate"] == 0.0 and 0.0 <= m["fallback_rate"] <= 1.0
+    fb = m["fallback"]
+    assert fb["tuned_on"] == "valid" and fb["index_pairs"] > 0
+    assert fb["metric_with"] >= fb["metric_without"]
+    decode_cfg = json.loads((art.path / "config.json").read_text())["decode"]
+    assert decode_cfg["fallback_threshold"] == fb["threshold"]
+    assert decode_cfg["no_repeat_word"] is True
     assert "model.pt" not in assert_data_only(art.path)  # no pickle in what the server loads
     assert art.manifest["config"]["hidden_size"] == 16
     bot = load_artifact(art, threads=1)
