@@ -1,12 +1,16 @@
 """Classifier settings: the ``[classifier]`` config table as a dataclass, checked up front.
 
 The keys ``variants``, ``epochs`` and ``word_ngrams`` are part of the user contract (SPEC §7);
-the rest are ours. The whole table is stored in the manifest and next to the weights, so a
-loaded model is rebuilt from its own files alone.
+the rest are ours. With ``tune_minutes`` > 0 (the default) the pipeline picks the settings of
+``nlpsvc.classify.tune.GRID`` by stratified k-fold cross-validation on the train split; the values
+here are then only the starting point, and a key the user sets is held fixed. The whole table
+(tuned values included) is stored in the manifest and next to the weights, so a loaded model is
+rebuilt from its own files alone.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,7 +26,12 @@ class ClassifierConfig:
     """Settings of both variants (``--set classifier.KEY=VALUE``)."""
 
     variants: list[str] = field(default_factory=lambda: list(VARIANTS))  # which to train
-    default_variant: str = "auto"  # served when a request names none; "auto": best on valid
+    # served when a request names none; "auto": best by cross-validation (tuned), else on valid
+    default_variant: str = "auto"
+
+    # --- settings picked by cross-validation (nlpsvc.classify.tune)
+    tune_minutes: float = 3.0  # wall-clock budget of the search; 0: the fixed settings below
+    tune_folds: int = 3  # stratified folds of the train split (fewer when a class is that rare)
 
     # --- fastText-style PyTorch model
     epochs: int = 25  # upper bound; early stopping on the validation split may stop sooner
@@ -73,6 +82,13 @@ class ClassifierConfig:
             raise ValueError(
                 f"default_variant {self.default_variant!r} must be 'auto' or a trained variant"
             )
+        if (isinstance(self.tune_minutes, bool) or not isinstance(self.tune_minutes, int | float)
+                or not math.isfinite(self.tune_minutes) or self.tune_minutes < 0):
+            raise ValueError(f"tune_minutes must be a number of minutes >= 0 (0: no tuning), "
+                             f"got {self.tune_minutes!r}")
+        if (isinstance(self.tune_folds, bool) or not isinstance(self.tune_folds, int)
+                or self.tune_folds < 2):
+            raise ValueError(f"tune_folds must be an integer >= 2, got {self.tune_folds!r}")
         _choice("loss", self.loss, LOSSES)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("update", self.update, UPDATES)

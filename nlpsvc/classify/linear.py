@@ -27,7 +27,6 @@ from scipy.special import expit
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
-from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.svm import LinearSVC
 
@@ -76,7 +75,7 @@ _PUNCT = re.compile(r"[^\w]+")
 
 
 class LinearClassifier:
-    """fit / predict_proba / save / load around a scikit-learn Pipeline."""
+    """fit / predict_proba / save / load: TF-IDF parts and a scikit-learn linear model."""
 
     def __init__(self, config: ClassifierConfig, text: TextConfig) -> None:
         self.config = config
@@ -105,17 +104,14 @@ class LinearClassifier:
                 vocabulary=saved.get("char"), **common)))
         return parts
 
-    def _pipeline(self, multilabel: bool) -> Pipeline:
-        cfg = self.config
-        parts = self._parts()
-        features = parts[0][1] if len(parts) == 1 else FeatureUnion(parts)
-        if cfg.linear_model == "logreg":
-            model = LogisticRegression(C=cfg.C, max_iter=1000, random_state=cfg.seed)
-        else:
-            model = LinearSVC(C=cfg.C, random_state=cfg.seed)
-        if multilabel:
-            model = OneVsRestClassifier(model)
-        return Pipeline([("features", features), ("model", model)])
+    def fitted_parts(self, vocabularies: dict[str, dict[str, int]],
+                     idfs: dict[str, np.ndarray]) -> list[tuple[str, TfidfVectorizer]]:
+        """The TF-IDF parts on a given vocabulary and IDF: what ``fit`` would have learnt, built
+        from counts (``nlpsvc.classify.tune`` counts the train split once for every fold)."""
+        parts = self._parts(vocabularies)
+        for name, vec in parts:
+            vec.idf_ = idfs[name]
+        return parts
 
     def fit(
         self,
@@ -125,37 +121,53 @@ class LinearClassifier:
         classes: list[str],
         multilabel: bool,
         valid: tuple[list[str], list[list[str]]] | None = None,
+        features: tuple[list[tuple[str, TfidfVectorizer]], sparse.csr_matrix] | None = None,
+        calibration: tuple[np.ndarray, list[list[str]]] | None = None,
     ) -> LinearClassifier:
+        """Fit the TF-IDF parts and the linear model on ``texts``.
+
+        ``features``: the fitted parts and the training matrix they give for ``texts``, when the
+        caller already has them (the tuner). ``calibration``: held-out margins (n, K), in the
+        order of the model's classes, and their labels, for the SVM temperature when there is no
+        ``valid`` split (the cross-validation's out-of-fold margins); without either, the
+        temperature is fitted on the training data (overconfident, but proper).
+        """
         self.classes_ = list(classes)
         self.multilabel_ = multilabel
-        self.pipeline_ = self._pipeline(multilabel)
+        if features is None:
+            parts = self._parts()
+            mats = [vec.fit_transform(texts) for _, vec in parts]
+            X = mats[0] if len(mats) == 1 else sparse.hstack(mats, format="csr")
+        else:
+            parts, X = features
+        self.parts_ = parts
+        model = make_estimator(self.config, multilabel)
         if multilabel:
             self.binarizer_ = MultiLabelBinarizer(classes=self.classes_).fit([self.classes_])
-            self.pipeline_.fit(texts, self.binarizer_.transform(labels))
+            model.fit(X, self.binarizer_.transform(labels))
         else:
-            self.pipeline_.fit(texts, [ls[0] for ls in labels])
-        self._take_arrays()
+            model.fit(X, [ls[0] for ls in labels])
+        self._take_arrays(model, X.shape[1])
         self.temperature_ = 1.0
         if self.config.linear_model == "svm" and not multilabel:
-            # Temperature scaling on held-out data: probabilities without changing the argmax
-            # (on the training data when there is no validation split: overconfident, but proper).
-            X, y = valid if valid and len(valid[0]) else (texts, labels)
+            # Temperature scaling on held-out margins: probabilities without changing the argmax
+            # (classes absent from the held-out data are fine).
+            if valid and len(valid[0]):
+                d, y = self._decision(valid[0]), valid[1]
+            elif calibration is not None:
+                d, y = calibration
+            else:
+                d, y = np.asarray(X @ self.coef_.T, np.float64) + self.intercept_, labels
             index = {c: i for i, c in enumerate(self.model_classes_)}
             self.temperature_ = fit_temperature(
-                self._svm_logits(self._decision(X)), np.array([index[ls[0]] for ls in y]))
-        del self.pipeline_  # what prediction needs is in the parts and the arrays
+                self._svm_logits(d), np.array([index[ls[0]] for ls in y]))
         return self
 
-    def _take_arrays(self) -> None:
-        """The fitted vectorizers and the linear model as plain arrays (what is saved)."""
-        features = self.pipeline_.named_steps["features"]
-        self.parts_ = (list(features.transformer_list) if isinstance(features, FeatureUnion)
-                       else [(self._parts()[0][0], features)])
-        model = self.pipeline_.named_steps["model"]
+    def _take_arrays(self, model: Any, width: int) -> None:
+        """The fitted linear model as plain arrays (what is saved)."""
         if self.multilabel_:  # one binary model per class; a class always (never) on: constant
             ests = model.estimators_
             self.model_classes_ = list(self.classes_)
-            width = sum(len(v.vocabulary_) for _, v in self.parts_)
             self.coef_ = np.stack([e.coef_[0] if hasattr(e, "coef_") else np.zeros(width)
                                    for e in ests])
             self.intercept_ = np.array([float(e.intercept_[0]) if hasattr(e, "coef_") else 0.0
@@ -250,6 +262,15 @@ class LinearClassifier:
             raise ValueError(f"{COEF}/{INTERCEPT}: shapes {self.coef_.shape}/"
                              f"{self.intercept_.shape} do not fit {width} features")
         return self
+
+
+def make_estimator(config: ClassifierConfig, multilabel: bool) -> Any:
+    """The scikit-learn linear model of ``config`` (one-vs-rest for multi-label data)."""
+    if config.linear_model == "logreg":
+        model: Any = LogisticRegression(C=config.C, max_iter=1000, random_state=config.seed)
+    else:
+        model = LinearSVC(C=config.C, random_state=config.seed)
+    return OneVsRestClassifier(model) if multilabel else model
 
 
 def _terms(vec: TfidfVectorizer) -> list[str]:

@@ -17,9 +17,10 @@ from tests.conftest import shared_data
 
 TRAIN_LINES = 1500
 
-# Small and fast: both variants in a few seconds on one core.
+# Small and fast: both variants in a few seconds on one core; the fixed settings (tune_minutes 0:
+# no cross-validated search, which test_tune.py covers).
 TINY = {"epochs": 12, "dim": 32, "buckets": 1 << 16, "lr": 0.5, "batch_size": 16, "seed": 3,
-        "patience": 4, "C": 1.0}
+        "patience": 4, "C": 1.0, "tune_minutes": 0}
 
 
 def read_trec(name: str, limit: int | None = None) -> list[tuple[str, str]]:

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from sklearn.pipeline import FeatureUnion, Pipeline
 
 from nlpsvc.artifacts import ArtifactError, ArtifactWriter, load_current
 from nlpsvc.classify import ClassifierConfig, load_artifact
-from nlpsvc.classify.linear import LinearClassifier
+from nlpsvc.classify.linear import LinearClassifier, make_estimator
 from nlpsvc.service.registry import Registry
 from nlpsvc.text import TextConfig
 from tests.classify.conftest import TINY, read_trec
@@ -44,7 +45,9 @@ def test_linear_arithmetic_is_scikit_learns(tmp_path: Path, linear_model: str,
     classes = sorted({ls[0] for ls in y})
     cfg = ClassifierConfig(**{**TINY, "linear_model": linear_model, "char_ngrams": chars})
     model = LinearClassifier(cfg, TextConfig()).fit(texts, y, classes=classes, multilabel=False)
-    reference = model._pipeline(False).fit(texts, [ls[0] for ls in y])  # same deterministic fit
+    parts = model._parts()  # scikit-learn's own pipeline: same deterministic fit
+    reference = Pipeline([("features", parts[0][1] if len(parts) == 1 else FeatureUnion(parts)),
+                          ("model", make_estimator(cfg, False))]).fit(texts, [ls[0] for ls in y])
     probe = texts[:60] + ["never seen words", ""]
     model.save(tmp_path)
     loaded = LinearClassifier.load(tmp_path, cfg, TextConfig())
