@@ -187,29 +187,20 @@ class FastTextRef:
         return [ls[0][len("__label__"):] for ls in labels]
 
 
-def cv_folds(labels: list[list[str]], k: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified k-fold (train index, held-out index) pairs of the train split, fixed seed."""
-    from sklearn.model_selection import StratifiedKFold
-
-    y = [ls[0] for ls in labels]
-    return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=0).split(
-        np.zeros(len(y)), y))
-
-
-def select(grid: list[dict[str, Any]], score: Callable[[dict[str, Any], int], float | None],
+def select(grid: list[dict[str, Any]], score: Callable[[dict[str, Any], int], float],
            n_folds: int) -> tuple[float, dict[str, Any]]:
-    """The grid point with the best mean accuracy over the folds (``score(params, fold)``;
-    None: diverged, point dropped); ties go to the earlier point."""
-    best: tuple[float, dict[str, Any]] | None = None
-    for params in grid:
-        accs = [score(params, f) for f in range(n_folds)]
-        if any(a is None for a in accs):
-            continue
-        mean = float(np.mean(accs))
-        if best is None or mean > best[0]:
-            best = (mean, params)
-    assert best is not None, "every grid point diverged"
-    return best
+    """The grid point with the best mean accuracy over the folds (``score(params, fold)``; a
+    ValueError, e.g. diverged: point dropped); ties go to the earlier point. The library's
+    search (``nlpsvc.classify.tune``, what the pipeline tunes with), without a time budget."""
+    from nlpsvc.classify.tune import best_of, search
+
+    trials = search([("bench", p) for p in grid], lambda _, p, f: score(p, f), n_folds)
+    for t in trials:
+        if t.status == "failed":
+            log(f"{t.params}: {t.note}")
+    best = best_of(trials)
+    assert best is not None and best.mean is not None, "every grid point diverged"
+    return best.mean, best.params
 
 
 def mean_sd(xs: list[float]) -> tuple[float, float]:
@@ -220,9 +211,10 @@ def run_dataset(name: str, workdir: Path) -> dict[str, Any]:
     import torch
 
     from nlpsvc.classify.config import ClassifierConfig
-    from nlpsvc.classify.data import Examples, split_off
+    from nlpsvc.classify.data import Examples, hash_fraction, split_off
     from nlpsvc.classify.fasttext import FastTextClassifier
     from nlpsvc.classify.linear import LinearClassifier
+    from nlpsvc.classify.tune import LinearCV, stratified_folds
     from nlpsvc.text import TextConfig, Tokenizer
 
     torch.set_num_threads(1)
@@ -235,12 +227,14 @@ def run_dataset(name: str, workdir: Path) -> dict[str, Any]:
     # Selection sets: k stratified folds of the train split (every train text is held out once),
     # or on 20 Newsgroups the one hash-carved validation split of the earlier protocol.
     if large:
-        sub, valid = split_off(full, VALID_FRACTION, "bench-valid")
-        sets = [(sub, valid)]
+        # split_off's rule (a hash of the line), as row indices
+        carved = np.array([hash_fraction("bench-valid\x00" + t) < VALID_FRACTION for t in tr_x],
+                          dtype=bool)
+        folds = [(np.flatnonzero(~carved), np.flatnonzero(carved))]
     else:
-        sets = [(Examples([tr_x[i] for i in a], [tr_y[i] for i in a]),
-                 Examples([tr_x[i] for i in b], [tr_y[i] for i in b]))
-                for a, b in cv_folds(tr_y, FOLDS)]
+        folds = stratified_folds(tr_y, FOLDS, seed=0)
+    sets = [(Examples([tr_x[i] for i in a], [tr_y[i] for i in a]),
+             Examples([tr_x[i] for i in b], [tr_y[i] for i in b])) for a, b in folds]
     seeds = [0] if large else SEEDS
     repeats = 3 if len(tr_x) < 10_000 else 1
     out: dict[str, Any] = {"train": len(tr_x), "test": len(te_x), "classes": len(classes),
@@ -284,13 +278,9 @@ def run_dataset(name: str, workdir: Path) -> dict[str, Any]:
         p, _ = model.predict_proba(ts)
         return [classes[i] for i in p.argmax(1)]
 
-    def ours_score(params: dict[str, Any], fold: int) -> float | None:
-        a, b = sets[fold]
-        try:
-            m = fit_ours(ClassifierConfig(**OURS_FIXED, **params), a)
-        except ValueError as e:  # diverged at this lr
-            log(f"{name}: ours {params}: {e}")
-            return None
+    def ours_score(params: dict[str, Any], fold: int) -> float:
+        a, b = sets[fold]  # a ValueError (diverged at this lr) drops the point
+        m = fit_ours(ClassifierConfig(**OURS_FIXED, **params), a)
         return accuracy(predict_with(m, b.texts), b.labels)
 
     ours_valid, ours_params = select(OURS_GRID_LARGE if large else OURS_GRID, ours_score,
@@ -315,11 +305,12 @@ def run_dataset(name: str, workdir: Path) -> dict[str, Any]:
     log(f"{name}: ours {out['ours']}")
 
     # ours: TF-IDF + scikit-learn (deterministic: one run) ------------------------------------
+    # the library's TF-IDF folds: train counted once, each fold's TF-IDF as the vectorizer
+    # fitted on it, every C on the same features
+    lin_cv = LinearCV(full.texts, full.labels, classes, False, text, folds)
+
     def lin_score(params: dict[str, Any], fold: int) -> float:
-        a, b = sets[fold]
-        m = LinearClassifier(ClassifierConfig(**params), text).fit(
-            a.texts, a.labels, classes=classes, multilabel=False, valid=(b.texts, b.labels))
-        return accuracy(predict_with(m, b.texts), b.labels)
+        return lin_cv.score(ClassifierConfig(**params), fold)
 
     lin_valid, lin_params = select(LINEAR_GRID_LARGE if large else LINEAR_GRID, lin_score,
                                    len(sets))

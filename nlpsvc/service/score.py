@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
+from nlpsvc import kinds
 from nlpsvc.scoring import LanguageModel
 from nlpsvc.service import registry
 from nlpsvc.service.errors import ApiError, json_body, texts_field
@@ -11,7 +12,7 @@ from nlpsvc.service.errors import field as get_field
 
 bp = Blueprint("score", __name__)
 
-LM_KINDS = ("ngram", "lstm", "mix")  # mix: the set's lstm and ngram models interpolated
+LM_KINDS = kinds.LM_KINDS  # mix: the set's lstm and ngram models interpolated
 
 
 def _lm_kind(value: str) -> str | None:
