@@ -31,12 +31,12 @@ from types import TracebackType
 from typing import Any
 
 from nlpsvc import __version__
+from nlpsvc.kinds import KINDS
 from nlpsvc.locks import LockHeld, exclusive
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 CURRENT = "CURRENT"
-KINDS = ("ngram", "lstm", "embeddings", "classifier", "chatbot")
 TMP_PREFIX = ".tmp-"  # a version being written; renamed to its version when complete
 
 log = logging.getLogger(__name__)
@@ -314,3 +314,99 @@ def model_sets(root: str | Path) -> dict[str, Path]:
     if is_set(root):
         return {root.name: root}
     return {p.name: p for p in sorted(root.iterdir()) if p.is_dir() and is_set(p)}
+
+
+# -- lookup and description (nlpsvc eval | export | score | info) ---------------------------------
+
+
+class NoSingleSet(ArtifactError):
+    """``models`` holds no model set with a ``kind`` model, or several (``sets`` names them)."""
+
+    def __init__(self, root: Path, kind: str, sets: list[str]) -> None:
+        if sets:
+            message = (f"{root}: several model sets have a {kind} model ({', '.join(sets)}); "
+                       f"name one, e.g. --models {root / sets[0]}")
+        else:
+            message = f"{root}: no {kind} model (expected {root}/{kind}/{CURRENT})"
+        super().__init__(message)
+        self.root, self.kind, self.sets = root, kind, sets
+
+
+def served(models: str | Path, kind: str, model: str | None = None) -> Artifact:
+    """The verified served version of ``kind`` under ``models``: a model set folder
+    (``models/<corpus>``) or a folder of sets; ``model`` names the set, else there must be one.
+    """
+    root = Path(models)
+    if (root / kind / CURRENT).is_file() and (model is None or model == root.name):
+        return load_current(root / kind)
+    sets = {n: p for n, p in model_sets(root).items() if (p / kind / CURRENT).is_file()}
+    if model is not None:
+        if model not in sets:
+            raise ArtifactError(f"{root}: no {kind} model in a set named {model!r}")
+        return load_current(sets[model] / kind)
+    if len(sets) != 1:
+        raise NoSingleSet(root, kind, list(sets))
+    return load_current(next(iter(sets.values())) / kind)
+
+
+def info(path: str | Path) -> list[dict[str, Any]]:
+    """What ``nlpsvc info PATH`` reports: one dict per served version under ``path`` (a
+    version, kind or set folder), each verified (``verified``, ``problem``) and described."""
+    path = Path(path)
+    if (path / CURRENT).is_file():
+        kind_dirs = [path]
+    elif (path / MANIFEST).is_file():
+        return [_describe(path, None)]
+    else:
+        kind_dirs = [path / k for k in KINDS if (path / k / CURRENT).is_file()]
+        if not kind_dirs:
+            raise ArtifactError(f"{path}: not a model version, kind or set folder")
+    return [_describe(kd / (kd / CURRENT).read_text(encoding="utf-8").strip(), kd)
+            for kd in kind_dirs]
+
+
+def _describe(version_dir: Path, kind_dir: Path | None) -> dict[str, Any]:
+    report: dict[str, Any] = {"path": str(version_dir)}
+    try:
+        art = verify(version_dir)
+        report.update(verified=True, problem=None)
+    except ArtifactError as e:
+        report.update(verified=False, problem=str(e))
+        try:
+            art = Artifact(version_dir, json.loads((version_dir / MANIFEST).read_text()))
+        except (OSError, ValueError):
+            return report
+    m = art.manifest
+    report.update({k: m.get(k) for k in (
+        "kind", "version", "corpus", "corpus_sha256", "created", "format_version",
+        "training_seconds", "metrics", "text", "config", "libraries")})
+    report["files"] = {n: f["size"] for n, f in m.get("files", {}).items()}
+    if kind_dir is not None:
+        report["versions"] = versions(kind_dir)
+        if not report["verified"]:
+            try:
+                report["served_instead"] = load_current(kind_dir).version
+            except ArtifactError:
+                report["served_instead"] = None
+    return report
+
+
+def info_text(report: dict[str, Any]) -> str:
+    """One ``info`` report as the lines ``nlpsvc info`` prints without ``--json``."""
+    r = report
+    status = "OK (all hashes match)" if r["verified"] else f"FAILED: {r['problem']}"
+    lines = [r["path"], f"  verification: {status}"]
+    for key in ("kind", "version", "corpus", "created", "training_seconds"):
+        if r.get(key) is not None:
+            lines.append(f"  {key}: {r[key]}")
+    for key in ("metrics", "text", "config"):
+        if r.get(key):
+            lines.append(f"  {key}: {json.dumps(r[key], sort_keys=True)}")
+    if r.get("files"):
+        total = sum(r["files"].values())
+        lines.append(f"  files: {len(r['files'])} ({total / 1e6:.2f} MB)")
+    if r.get("versions"):
+        lines.append(f"  versions: {', '.join(r['versions'])}")
+    if "served_instead" in r:
+        lines.append(f"  served instead: {r['served_instead'] or 'nothing (no good version)'}")
+    return "\n".join(lines)

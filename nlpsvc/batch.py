@@ -30,14 +30,13 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from nlpsvc.artifacts import CURRENT, ArtifactError, atomic_write_text, load_current, model_sets
+from nlpsvc import kinds
+from nlpsvc.artifacts import ArtifactError, NoSingleSet, atomic_write_text, served
+from nlpsvc.kinds import BATCH_KINDS, LM_KINDS
 from nlpsvc.locks import LockHeld, exclusive
 from nlpsvc.textio import open_binary, strip_compression
 
 MAX_TEXT_CHARS = 100_000  # a longer record is reported as an error, not scored
-KIND_PACKAGES = {"ngram": "nlpsvc.ngram", "lstm": "nlpsvc.lstm", "mix": "nlpsvc.lstm",
-                 "classifier": "nlpsvc.classify"}  # mix: the lstm artifact + its set's ngram
-LM_KINDS = ("ngram", "lstm", "mix")
 
 
 class BatchError(Exception):
@@ -148,19 +147,16 @@ _CACHE: dict[JobSpec, Any] = {}  # one loaded scorer per process and job
 
 def _scorer(spec: JobSpec) -> Any:
     if spec not in _CACHE:
-        import importlib
-
         from nlpsvc.artifacts import verify
 
         artifact = verify(spec.version_dir)
-        package = importlib.import_module(KIND_PACKAGES[spec.kind])
-        model = (package.load_mix(artifact) if spec.kind == "mix"
-                 else package.load_artifact(artifact))
+        model = kinds.load_model(spec.kind, artifact)
         if spec.kind in LM_KINDS:
             from nlpsvc.scoring import LanguageModel
 
             _CACHE[spec] = LanguageModel.from_artifact(artifact, model)
         else:
+            package = kinds.package(spec.kind)
             if not hasattr(package, "batch_classify"):
                 raise BatchError(f"batch scoring is not available for {spec.kind}")
             _CACHE[spec] = (package, artifact, model)
@@ -203,24 +199,18 @@ def score_chunk(spec: JobSpec, records: list[Record]) -> tuple[str, int]:
 
 
 def resolve_version(models: str | Path, kind: str, model: str | None = None) -> Path:
-    """The verified served version folder of ``kind`` (under ``models`` or ``models/<set>``)."""
-    root = Path(models)
-    if kind not in KIND_PACKAGES:
-        raise BatchError(f"unknown kind {kind!r}; expected one of {', '.join(KIND_PACKAGES)}")
-    if kind == "mix":  # the mix's λ is in the lstm artifact; load_mix finds the ngram beside it
-        return resolve_version(models, "lstm", model)
+    """The verified served version folder of ``kind`` (under ``models`` or ``models/<set>``).
+
+    A derived kind resolves to the artifact that holds its settings (``mix``: the lstm one;
+    ``load_mix`` finds the set's n-gram model beside it).
+    """
+    if kind not in BATCH_KINDS:
+        raise BatchError(f"unknown kind {kind!r}; expected one of {', '.join(BATCH_KINDS)}")
     try:
-        if (root / kind / CURRENT).is_file() and (model is None or model == root.name):
-            return load_current(root / kind).path
-        sets = {n: p for n, p in model_sets(root).items() if (p / kind / CURRENT).is_file()}
-        if model is not None:
-            if model not in sets:
-                raise BatchError(f"{root}: no {kind} model in a set named {model!r}")
-            return load_current(sets[model] / kind).path
-        if len(sets) != 1:
-            raise BatchError(f"{root}: {'no' if not sets else 'several'} {kind} model sets "
-                             f"({', '.join(sets) or 'none'}); name one with --model")
-        return load_current(next(iter(sets.values())) / kind).path
+        return served(models, kinds.artifact_kind(kind), model).path
+    except NoSingleSet as e:
+        raise BatchError(f"{e.root}: {'no' if not e.sets else 'several'} {e.kind} model sets "
+                         f"({', '.join(e.sets) or 'none'}); name one with --model") from e
     except ArtifactError as e:
         raise BatchError(str(e)) from e
 

@@ -3,20 +3,20 @@
 A thin layer: argument parsing, then one library call per command. This is the one module that
 knows both ``pipelines/`` (training) and ``nlpsvc/`` (models and service).
 
-Other model families plug into ``eval`` and ``export`` through two optional functions of their
-package (``nlpsvc.service.registry.FAMILIES``):
+The kinds and their packages, pipelines and config classes are declared once, in
+``nlpsvc.kinds``. Other model families plug into ``eval`` and ``export`` through two optional
+functions of their package:
 
 * ``cli_eval(artifact, args) -> dict`` — figures for ``nlpsvc eval --kind KIND`` (``args`` is the
   argparse namespace: ``input``, ``pairs``, ``analogies``);
 * ``cli_export(artifact, fmt, output) -> None`` — ``nlpsvc export --format FMT``.
 
-The language-model kinds (``ngram``, ``lstm``) are evaluated here through ``nlpsvc.scoring``.
+The language-model kinds (``kinds.LM_KINDS``) are evaluated here through ``nlpsvc.scoring``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import os
@@ -25,21 +25,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nlpsvc import __version__
+from nlpsvc import __version__, kinds
 from nlpsvc.artifacts import (
     CURRENT,
-    KINDS,
-    Artifact,
     ArtifactError,
-    load_current,
+    info,
+    info_text,
     model_sets,
-    verify,
+    served,
 )
 from nlpsvc.config import ConfigError, load_toml, merge, parse_sets, to_dataclass
+from nlpsvc.kinds import KINDS, LM_KINDS
 from nlpsvc.text import TextConfig
 
 PROG = "nlpsvc"
-LM_KINDS = ("ngram", "lstm", "mix")  # mix: a set's lstm + ngram models (λ in the lstm manifest)
 
 
 class CliError(Exception):
@@ -50,39 +49,34 @@ class CliError(Exception):
 
 
 def _pipeline_classes(only: list[str] | None) -> dict[str, type]:
-    from pipelines import PIPELINES
-
     if only:
-        unknown = [k for k in only if k not in PIPELINES]
+        unknown = [k for k in only if k not in KINDS]
         if unknown:
             raise CliError(
-                f"unknown kind(s) {', '.join(unknown)}; known: {', '.join(PIPELINES)}"
+                f"unknown kind(s) {', '.join(unknown)}; known: {', '.join(KINDS)}"
             )
     out = {}
-    for kind, target in PIPELINES.items():
+    for kind, target in kinds.pipelines().items():
         if only and kind not in only:
             continue
-        module_name, _, cls_name = target.partition(":")
+        module_name = target.partition(":")[0]
         try:
-            module = importlib.import_module(module_name)
+            out[kind] = kinds.load(target)
         except ModuleNotFoundError as e:
             if e.name != module_name:
                 raise
             if only:
                 raise CliError(f"the {kind} pipeline is not available in this build") from e
             continue  # family not built yet
-        out[kind] = getattr(module, cls_name)
     return out
 
 
 def build_config(corpus_config: dict[str, Any], config_file: str | None,
                  sets: list[str]) -> dict[str, Any]:
     """defaults (in each pipeline) < corpus.toml < --config FILE < --set KEY=VALUE."""
-    from pipelines import PIPELINES
-
     file_tree = load_toml(config_file) if config_file else {}
     tree = merge(corpus_config, file_tree, parse_sets(sets))
-    known = {"text", *PIPELINES, *KINDS}
+    known = {"text", *KINDS}
     for source, t in (("--config", file_tree), ("--set", parse_sets(sets))):
         unknown = sorted(k for k in t if k not in known)
         if unknown:
@@ -237,40 +231,23 @@ def _classifier_options(args: argparse.Namespace) -> dict[str, Any]:
 # -- eval / export / info ------------------------------------------------------------------------
 
 
-def resolve_artifact(models: str | Path, kind: str) -> Artifact:
-    """The served version of ``kind`` under ``models/<corpus>`` (or ``models`` with one set)."""
-    root = Path(models)
-    if (root / kind / CURRENT).is_file():
-        return load_current(root / kind)
-    sets = {n: p for n, p in model_sets(root).items() if (p / kind / CURRENT).is_file()}
-    if len(sets) == 1:
-        return load_current(next(iter(sets.values())) / kind)
-    if not sets:
-        raise CliError(f"{root}: no {kind} model (expected {root}/{kind}/CURRENT)")
-    raise CliError(f"{root}: several model sets have a {kind} model ({', '.join(sets)}); "
-                   f"name one, e.g. --models {root / next(iter(sets))}")
-
-
 def _family(kind: str) -> Any:
-    from nlpsvc.service.registry import FAMILIES
-
     try:
-        return importlib.import_module(FAMILIES[kind])
+        return kinds.package(kind)
     except ModuleNotFoundError as e:
         raise CliError(f"the {kind} model family is not available in this build") from e
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    kind = "lstm" if args.kind == "mix" else args.kind  # the mix's λ is in the lstm artifact
-    artifact = resolve_artifact(args.models, kind)
+    kind = kinds.artifact_kind(args.kind)  # mix: its λ is in the lstm artifact
+    artifact = served(args.models, kind)
     family = _family(kind)
     if args.kind in LM_KINDS:
         if not args.input:
             raise CliError(f"eval --kind {args.kind} needs --input FILE (text, a sentence a line)")
         from nlpsvc.scoring import LanguageModel
 
-        model = family.load_mix(artifact) if args.kind == "mix" else family.load_artifact(artifact)
-        lm = LanguageModel.from_artifact(artifact, model)
+        lm = LanguageModel.from_artifact(artifact, kinds.load_model(args.kind, artifact))
         result = lm.evaluate_file(args.input)
     elif hasattr(family, "cli_eval"):
         result = family.cli_eval(artifact, args)
@@ -288,7 +265,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    artifact = resolve_artifact(args.models, args.kind)
+    artifact = served(args.models, args.kind)
     family = _family(args.kind)
     out = Path(args.output)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -307,72 +284,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    path = Path(args.path)
-    if (path / CURRENT).is_file():
-        kind_dirs = [path]
-    elif (path / "manifest.json").is_file():
-        kind_dirs = []
-    else:
-        kind_dirs = [path / k for k in KINDS if (path / k / CURRENT).is_file()]
-        if not kind_dirs:
-            raise CliError(f"{path}: not a model version, kind or set folder")
-    reports = []
-    if not kind_dirs:
-        reports.append(_info_one(path, None))
-    for kd in kind_dirs:
-        current = (kd / CURRENT).read_text(encoding="utf-8").strip()
-        reports.append(_info_one(kd / current, kd))
+    reports = info(args.path)
     if args.json:
         print(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
     else:
         for r in reports:
-            _print_info(r)
+            print(info_text(r))
     return 0 if all(r["verified"] for r in reports) else 1
-
-
-def _info_one(version_dir: Path, kind_dir: Path | None) -> dict[str, Any]:
-    report: dict[str, Any] = {"path": str(version_dir)}
-    try:
-        art = verify(version_dir)
-        report.update(verified=True, problem=None)
-    except ArtifactError as e:
-        report.update(verified=False, problem=str(e))
-        try:
-            art = Artifact(version_dir, json.loads((version_dir / "manifest.json").read_text()))
-        except (OSError, ValueError):
-            return report
-    m = art.manifest
-    report.update({k: m.get(k) for k in (
-        "kind", "version", "corpus", "corpus_sha256", "created", "format_version",
-        "training_seconds", "metrics", "text", "config", "libraries")})
-    report["files"] = {n: f["size"] for n, f in m.get("files", {}).items()}
-    if kind_dir is not None:
-        report["versions"] = sorted(p.name for p in kind_dir.iterdir()
-                                    if p.is_dir() and not p.name.startswith("."))
-        if not report["verified"]:
-            try:
-                report["served_instead"] = load_current(kind_dir).version
-            except ArtifactError:
-                report["served_instead"] = None
-    return report
-
-
-def _print_info(r: dict[str, Any]) -> None:
-    status = "OK (all hashes match)" if r["verified"] else f"FAILED: {r['problem']}"
-    print(f"{r['path']}\n  verification: {status}")
-    for key in ("kind", "version", "corpus", "created", "training_seconds"):
-        if r.get(key) is not None:
-            print(f"  {key}: {r[key]}")
-    for key in ("metrics", "text", "config"):
-        if r.get(key):
-            print(f"  {key}: {json.dumps(r[key], sort_keys=True)}")
-    if r.get("files"):
-        total = sum(r["files"].values())
-        print(f"  files: {len(r['files'])} ({total / 1e6:.2f} MB)")
-    if r.get("versions"):
-        print(f"  versions: {', '.join(r['versions'])}")
-    if "served_instead" in r:
-        print(f"  served instead: {r['served_instead'] or 'nothing (no good version)'}")
 
 
 # -- parser ----------------------------------------------------------------------------------------
@@ -430,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default="models", metavar="DIR")
     p.add_argument("--input", required=True, metavar="FILE", help=".txt, .jsonl, .csv or .tsv")
     p.add_argument("--output", required=True, metavar="FILE", help="JSON lines")
-    p.add_argument("--kind", default="ngram", choices=("ngram", "lstm", "mix", "classifier"))
+    p.add_argument("--kind", default="ngram", choices=kinds.BATCH_KINDS)
     p.add_argument("--model", metavar="NAME", help="model set name when DIR holds several")
     p.add_argument("--column", help="text column of a .csv/.tsv (default: 'text')")
     p.add_argument("--jobs", type=int, default=1,
@@ -452,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="evaluate a trained model on a file")
     p.add_argument("--models", required=True, metavar="DIR", help="models/<corpus>")
-    p.add_argument("--kind", required=True, choices=(*KINDS, "mix"))
+    p.add_argument("--kind", required=True, choices=kinds.EVAL_KINDS)
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--input", metavar="FILE", help="text (LMs) or labelled data (classifier)")
     g.add_argument("--pairs", metavar="FILE", help="word-similarity pairs (embeddings)")

@@ -1,8 +1,10 @@
 """Training configuration: nested dicts from defaults, ``corpus.toml``, ``--config`` and ``--set``.
 
 Later sources win: family defaults < corpus.toml < --config FILE < --set key=value.
-Keys are dotted (``ngram.order``); each family turns its table into its own dataclass and
-checks it there (fail fast, before any training starts).
+Keys are dotted (``ngram.order``). Each family's table becomes its config dataclass
+(``nlpsvc/<family>/config.py``, named in ``nlpsvc.kinds``) through ``family_config``, the one
+place a table is validated: unknown keys, the dataclass's own checks (``__post_init__``, and
+``check()`` where it has one), all before any training starts.
 """
 
 from __future__ import annotations
@@ -85,3 +87,21 @@ def to_dataclass(cls: type[T], table: dict[str, Any] | None, section: str) -> T:
         return cls(**table)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"[{section}] {e}") from e
+
+
+
+def family_config(kind: str, table: dict[str, Any] | None) -> Any:
+    """The ``[kind]`` table as its family's config dataclass, checked; ``ConfigError`` naming
+    the bad key or value otherwise."""
+    from nlpsvc import kinds
+
+    cfg = to_dataclass(kinds.config_class(kind), table, kind)
+    check = getattr(cfg, "check", None)
+    if check is not None:
+        try:
+            check()
+        except ConfigError:
+            raise
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"[{kind}] {e}") from e
+    return cfg

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nlpsvc.artifacts import ArtifactWriter, library_versions
+from nlpsvc.config import family_config
 from nlpsvc.text import TextConfig
 
 
@@ -57,13 +58,15 @@ class Pipeline(ABC):
     def has_data(self, corpus: Any) -> bool:
         """True when the corpus holds the files this model is trained from."""
 
-    def check(self, ctx: TrainContext) -> None:
-        """Validate this pipeline's config section; called for every pipeline before any runs.
+    def config(self, ctx: TrainContext) -> Any:
+        """This kind's config table as its checked dataclass (declared in ``nlpsvc.kinds``)."""
+        return family_config(self.kind, ctx.section(self.kind))
 
-        Override to build the config dataclass (``nlpsvc.config.to_dataclass``) so a typo in
-        ``--set`` fails in a second, not after an hour of another family's training.
-        """
-        return None
+    def check(self, ctx: TrainContext) -> None:
+        """Validate this pipeline's config section; called for every pipeline before any runs,
+        so a typo in ``--set`` fails in a second, not after an hour of another family's
+        training."""
+        self.config(ctx)
 
     @abstractmethod
     def run(self, ctx: TrainContext) -> Result:

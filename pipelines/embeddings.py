@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from nlpsvc.config import to_dataclass
 from nlpsvc.embeddings import (
     EmbeddingsConfig,
     EmbeddingsError,
@@ -49,15 +48,9 @@ class EmbeddingsPipeline(Pipeline):
     def has_data(self, corpus: Any) -> bool:
         return bool(corpus.has_text)
 
-    def config(self, ctx: TrainContext) -> EmbeddingsConfig:
-        return to_dataclass(EmbeddingsConfig, ctx.section("embeddings"), "embeddings").check()
-
-    def check(self, ctx: TrainContext) -> None:
-        self.config(ctx)
-
     def run(self, ctx: TrainContext) -> Result:
         started = time.perf_counter()
-        cfg = self.config(ctx)
+        cfg: EmbeddingsConfig = self.config(ctx)
         corpus = ctx.corpus
         train = corpus.sentences("train")
         frozen = learn_phrases(train, cfg) if cfg.phrases else None

@@ -25,7 +25,6 @@ import numpy as np
 import torch
 
 from nlpsvc.artifacts import CURRENT, ArtifactError, load_current
-from nlpsvc.config import to_dataclass
 from nlpsvc.lstm.config import LstmConfig
 from nlpsvc.lstm.data import BpttBatches, build_vocab, stream_ids
 from nlpsvc.lstm.lm import LstmLM
@@ -68,14 +67,8 @@ class LstmPipeline(Pipeline):
     def has_data(self, corpus: Any) -> bool:
         return bool(corpus.has_text)
 
-    def config(self, ctx: TrainContext) -> LstmConfig:
-        return to_dataclass(LstmConfig, ctx.section("lstm"), "lstm")
-
-    def check(self, ctx: TrainContext) -> None:
-        self.config(ctx)
-
     def run(self, ctx: TrainContext) -> Result:
-        cfg = self.config(ctx)
+        cfg: LstmConfig = self.config(ctx)
         before = torch.get_num_threads()
         if cfg.threads > 0:  # training and the held-out scoring after it
             torch.set_num_threads(cfg.threads)

@@ -7,19 +7,18 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from nlpsvc import kinds
 from nlpsvc.service import auth, errors
 from nlpsvc.service.jsonio import JSONProvider
 from nlpsvc.service.registry import Registry
 
-# Blueprint modules, each exposing ``bp`` (and ``OPENAPI_PATHS`` for /openapi.json).
+# Blueprint modules, each exposing ``bp`` (and ``OPENAPI_PATHS`` for /openapi.json): the
+# service's own, then each model family's (declared in nlpsvc.kinds).
 BLUEPRINTS = (
     "nlpsvc.service.page",
     "nlpsvc.service.meta",
     "nlpsvc.service.metrics",
-    "nlpsvc.service.score",
-    "nlpsvc.service.similar",
-    "nlpsvc.service.classify",
-    "nlpsvc.service.reply",
+    *kinds.blueprints(),
 )
 
 DEFAULTS: dict[str, Any] = {

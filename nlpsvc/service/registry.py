@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from nlpsvc import kinds
 from nlpsvc.artifacts import Artifact, ArtifactError, load_current, model_sets
 from nlpsvc.service.errors import ApiError
 from nlpsvc.service.reqlog import note
@@ -22,14 +23,8 @@ from nlpsvc.text import TextConfig, Tokenizer
 
 log = logging.getLogger(__name__)
 
-# kind -> package exposing load_artifact(Artifact)
-FAMILIES: dict[str, str] = {
-    "ngram": "nlpsvc.ngram",
-    "lstm": "nlpsvc.lstm",
-    "embeddings": "nlpsvc.embeddings",
-    "classifier": "nlpsvc.classify",
-    "chatbot": "nlpsvc.chatbot",
-}
+# kind -> package exposing load_artifact(Artifact) (declared in nlpsvc.kinds)
+FAMILIES: dict[str, str] = kinds.packages()
 
 
 # An absolute path (POSIX or Windows) not inside a word: "/srv/m/x.bin", not "1/2" or "a/b".

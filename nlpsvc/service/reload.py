@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from nlpsvc.artifacts import load_current, model_sets
+from nlpsvc.kinds import LM_FAMILIES
 from nlpsvc.service.registry import FAMILIES, Loaded, Registry, _current_name, public_message
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ SMOKE_TEXT = "the"
 
 def smoke_test(kind: str, loaded: Loaded) -> None:
     """A query the new model must answer before it serves (raises when it cannot)."""
-    if kind in ("ngram", "lstm"):
+    if kind in LM_FAMILIES:
         from nlpsvc.scoring import LanguageModel
 
         lm = LanguageModel(model=loaded.model, tokenizer=loaded.tokenizer,

@@ -132,7 +132,7 @@ def test_ptb_folder_trains_with_whitespace_tokenizer(tmp_path: Path) -> None:
 @pytest.mark.parametrize("smoothing", ["mle", "stupid_backoff"])
 def test_arpa_copy_of_an_unrepresentable_model_fails_before_training(smoothing: str) -> None:
     from nlpsvc.config import ConfigError
-    from pipelines.ngram import NgramConfig
+    from nlpsvc.ngram.config import NgramConfig
 
     with pytest.raises(ConfigError, match="cannot represent"):
         NgramConfig(smoothing=smoothing, arpa=True).check()
