@@ -62,7 +62,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("classifier", "nlpsvc.classify", "pipelines.classifier:ClassifierPipeline",
            "nlpsvc.classify.config:ClassifierConfig", "nlpsvc.service.classify", batch=True),
     Family("chatbot", "nlpsvc.chatbot", "pipelines.chatbot:ChatbotPipeline",
-           "pipelines.chatbot:ChatbotConfig", "nlpsvc.service.reply"),
+           "nlpsvc.chatbot.config:ChatbotConfig", "nlpsvc.service.reply"),
 )
 
 # mix: λ is tuned at training and stored in the lstm manifest; load_mix finds the n-gram model

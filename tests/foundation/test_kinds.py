@@ -53,12 +53,13 @@ def test_cli_choices_come_from_the_registry() -> None:
 
 @pytest.mark.parametrize("family", kinds.FAMILIES, ids=lambda f: f.kind)
 def test_each_entry_names_what_exists(family: kinds.Family) -> None:
-    """Package, pipeline, config dataclass, blueprint and hooks."""
+    """Package, pipeline, config dataclass (in nlpsvc/<family>/config.py), blueprint, hooks."""
     package = kinds.package(family.kind)
     assert callable(package.load_artifact)
     assert kinds.load(family.pipeline).kind == family.kind
     config = kinds.config_class(family.kind)
     assert dataclasses.is_dataclass(config)
+    assert family.config.startswith(f"{family.package}.config:"), "nlpsvc/<family>/config.py"
     assert hasattr(importlib.import_module(family.blueprint), "bp")
     assert family.batch == hasattr(package, "batch_classify")
 
