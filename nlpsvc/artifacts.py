@@ -7,8 +7,9 @@ Publishing is atomic: files are written into a hidden temp folder, the manifest 
 of every file) is written last, the folder is renamed into place, and only then is ``CURRENT``
 replaced (itself via temp file + rename). A crash at any point leaves the previous version
 intact and serving. Loading verifies the format version and every file's hash. A temp folder
-left by a killed writer is removed when the next writer of that kind starts; a folder another
-live process is still writing is kept (its writer holds a lock on it).
+left by a killed writer is removed when ``nlpsvc train`` next starts on its model set
+(``clean_set_temps``) and when the next writer of that kind starts; a folder another live
+process is still writing is kept (its writer holds a lock on it).
 """
 
 from __future__ import annotations
@@ -186,6 +187,14 @@ def clean_stale_temps(kind_dir: str | Path) -> list[str]:
             log.warning("removed %s, left by an interrupted training", temp.name)
             removed.append(temp.name)
     return removed
+
+
+def clean_set_temps(set_dir: str | Path) -> list[str]:
+    """``clean_stale_temps`` over every kind folder of a model set; ``nlpsvc train`` runs it
+    first, so a killed training's folder goes at the next start, whichever kinds it trains.
+    Returns ``kind/name`` of each folder removed."""
+    return [f"{kind}/{name}" for kind in KINDS
+            for name in clean_stale_temps(Path(set_dir) / kind)]
 
 
 def _fsync_dir(path: Path) -> None:

@@ -29,6 +29,7 @@ from nlpsvc import __version__, kinds
 from nlpsvc.artifacts import (
     CURRENT,
     ArtifactError,
+    clean_set_temps,
     info,
     info_text,
     model_sets,
@@ -97,6 +98,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = build_config(probe.config(), args.config, args.set or [])
     text = to_dataclass(TextConfig, config.get("text"), "text")
     corpus = open_corpus(args.corpus, text=text, errors=args.errors)
+    # First, what killed trainings left in this model set (a live writer's folder is kept).
+    clean_set_temps(Path(args.out) / corpus.name)
     config["text"] = text.to_dict()
     classes = _pipeline_classes(only)
     if not classes:
