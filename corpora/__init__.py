@@ -13,8 +13,10 @@ from corpora.readers import (
     read_lines,
     split_of_name,
 )
+from corpora.records import hash_fraction, hash_split, parse_labeled
 
 __all__ = [
     "DIALOG_REASONS", "LABELED_REASONS", "SPLITS", "Corpus", "CorpusError", "CorpusFile",
-    "SkipStats", "Stream", "open_corpus", "read_lines", "split_of_name",
+    "SkipStats", "Stream", "hash_fraction", "hash_split", "open_corpus", "parse_labeled",
+    "read_lines", "split_of_name",
 ]

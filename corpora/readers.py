@@ -15,9 +15,9 @@ files and ``README*``/``LICENSE*`` files skipped:
 Splits. A file whose name contains ``train``, ``valid``/``dev`` or ``test`` (at the start of a
 word: ``ptb.train.txt``, ``labeled.test.tsv``, ``dialogues_validation.txt``, ``training.txt``,
 but not ``contest.txt``) is wholly that split. Records of other files are split by a stable
-hash of the record's raw line (blake2b, salted by ``splits.seed``): the same line always lands
-in the same split, on every machine and run. A single text file given as the corpus is always
-hash-split, so it has held-out data.
+hash of the record's raw line (``corpora.records.hash_split``: blake2b, keyed by
+``splits.seed``): the same line always lands in the same split, on every machine and run. A
+single text file given as the corpus is always hash-split, so it has held-out data.
 
 Text models. ``lines()``/``sentences()`` yield the running text *and* the text side of the
 labelled records and of every dialogue turn (SPEC §2: it "also feeds the text models"), each in
@@ -50,6 +50,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from corpora.records import hash_split, parse_labeled
 from nlpsvc.text import TextConfig, Tokenizer
 from nlpsvc.textio import TextFileError, parse_dialog_line, read_lines, strip_compression
 
@@ -301,14 +302,7 @@ class Corpus:
 
     def hash_split(self, line: str) -> str:
         """The split of a record from an un-split file: a stable hash of its raw line."""
-        digest = hashlib.blake2b(line.encode("utf-8", "surrogatepass"), digest_size=8,
-                                 key=self._salt[:64]).digest()
-        u = int.from_bytes(digest, "big") / 2.0**64
-        if u < self._valid_frac:
-            return "valid"
-        if u < self._valid_frac + self._test_frac:
-            return "test"
-        return "train"
+        return hash_split(line, self._valid_frac, self._test_frac, self._salt)
 
     def _records(self, cf: CorpusFile, split: str) -> Iterator[tuple[int, str]]:
         """Non-blank raw lines of ``cf`` that belong to ``split``."""
@@ -430,18 +424,14 @@ class Corpus:
 
 
 def _parse_labeled(fmt: str, line: str) -> tuple[list[str] | None, str, str]:
-    """(labels, text, expected form) of one labelled line; labels None when malformed."""
-    if fmt == "tsv":
-        label, tab, text = line.partition("\t")
-        if not tab:
-            return None, "", "expected 'label<TAB>text'"
-        return ([label.strip()] if label.strip() else []), text.strip(), "'label<TAB>text'"
-    words = line.split()
-    labels = []
-    while words and words[0].startswith("__label__"):
-        if label := words.pop(0)[len("__label__"):]:
-            labels.append(label)
-    return labels, " ".join(words), "'__label__x text'"
+    """(non-blank labels, stripped text, expected form) of one labelled line; labels None when
+    malformed."""
+    parsed = parse_labeled(line, fmt)
+    if parsed is None:
+        return None, "", "expected 'label<TAB>text'"
+    labels, text = parsed
+    expected = "'label<TAB>text'" if fmt == "tsv" else "'__label__x text'"
+    return [lb.strip() for lb in labels if lb.strip()], text.strip(), expected
 
 
 def _parse_dialog(fmt: str, line: str) -> tuple[list[str] | None, str]:

@@ -7,15 +7,14 @@ file. Both go through ``clean``, so bad lines are handled the same way everywher
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from corpora.records import hash_fraction, parse_line
 from nlpsvc.textio import read_lines, strip_compression
 
-FT_PREFIX = "__label__"
 _WS = re.compile(r"\s+")
 
 
@@ -89,12 +88,6 @@ def check_known(examples: Examples, classes: list[str], where: str) -> None:
         )
 
 
-def hash_fraction(text: str) -> float:
-    """A stable number in [0, 1) from the text: the same line always lands in the same split."""
-    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
-
-
 def split_off(examples: Examples, fraction: float, salt: str) -> tuple[Examples, Examples]:
     """Deterministically move about ``fraction`` of the lines to a second set (by line hash)."""
     keep, out = Examples(skipped=examples.skipped), Examples()
@@ -103,20 +96,6 @@ def split_off(examples: Examples, fraction: float, salt: str) -> tuple[Examples,
         target.texts.append(text)
         target.labels.append(labels)
     return keep, out
-
-
-def parse_line(line: str, fasttext_format: bool) -> tuple[list[str], str]:
-    """``label<TAB>text`` or ``__label__a __label__b text`` -> (labels, text)."""
-    line = line.rstrip("\r\n")
-    if fasttext_format:
-        labels, words = [], line.split()
-        i = 0
-        while i < len(words) and words[i].startswith(FT_PREFIX):
-            labels.append(words[i][len(FT_PREFIX):])
-            i += 1
-        return labels, " ".join(words[i:])
-    label, sep, text = line.partition("\t")
-    return ([label] if sep else []), text
 
 
 def read_labeled_file(path: str | Path, errors: str = "strict") -> Examples:
