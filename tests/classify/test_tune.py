@@ -236,3 +236,32 @@ def test_pipeline_holds_a_set_key_fixed(tmp_path: Path) -> None:
     points = art.manifest["metrics"]["tuning"]["points"]
     assert points and all("C" not in p["params"] for p in points)
     assert art.manifest["config"]["classifier"]["C"] == 0.7
+
+
+def test_pipeline_tunes_multilabel_data(tmp_path: Path) -> None:
+    """Multi-label lines: folds stratified on the first label, precision@1 per point."""
+    corpus = tmp_path / "multi"
+    rows = read_trec("train_5500.label", 400)
+    corpus.mkdir()
+    (corpus / "labeled.train.ft").write_text("".join(
+        f"__label__{lab}{' __label__long' if len(text) > 50 else ''} {text}\n"
+        for lab, text in rows), encoding="utf-8")
+    _train(corpus, tmp_path / "m", tune_minutes=0.05, **SMALL_FT)
+    art = load_current(tmp_path / "m" / "multi" / "classifier")
+    m = art.manifest["metrics"]
+    assert m["multilabel"] and "long" in m["classes"]
+    done = [p for p in m["tuning"]["points"] if p["status"] == "done"]
+    assert {p["variant"] for p in done} == {"linear", "fasttext"}
+    assert all(0.3 < p["cv_accuracy"] <= 1 for p in done)
+    probs, _ = load_artifact(art).predict_proba(["What is the capital of France ?"])
+    assert probs.shape == (1, len(m["classes"]))
+
+
+def test_too_few_lines_to_fold_trains_the_fixed_settings(tmp_path: Path) -> None:
+    corpus = tmp_path / "few"
+    write_tsv(corpus / "labeled.train.tsv", [("a", "red apple"), ("b", "blue sky"),
+                                             ("c", "green grass"), ("d", "white snow")])
+    write_tsv(corpus / "labeled.test.tsv", [("a", "red"), ("b", "sky")])
+    _train(corpus, tmp_path / "m", tune_minutes=1, min_df=1, **SMALL_FT)
+    m = load_current(tmp_path / "m" / "few" / "classifier").manifest["metrics"]
+    assert m["tuning"] == {"enabled": False, "reason": "too few lines to fold (4 in train)"}
