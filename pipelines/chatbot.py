@@ -5,8 +5,11 @@ Dialogues come from ``dialogs*.tsv``, ``dialogs*.jsonl`` and DailyDialog's
 counts empty turns, single-turn dialogues and malformed lines (``corpus.skipped``); the manifest
 reports those counts, so bad records never stop the run. After training, the training pairs
 become the retrieval fallback's index (``nlpsvc.chatbot.retrieval``) and its threshold is tuned
-on the validation pairs with the service's default search (beam 5): the one that maximises token
-F1 against the references, or no fallback when none gains. An interrupted training resumes from
+on the validation pairs with the service's default search (beam 5): the one that maximises
+content-word F1 against the references, or no fallback when none gains. Identical (message,
+reply) pairs are kept once in train and valid (``chatbot.dedup_pairs``): the demo corpus holds
+a few tech-support exchanges ~120 times each, which otherwise teach the model to answer
+everything with them. An interrupted training resumes from
 the checkpoint kept in ``<out>/<corpus>/chatbot/.checkpoint`` when the corpus and config
 are unchanged; the previously published version keeps serving meanwhile.
 """
@@ -85,6 +88,12 @@ class ChatbotPipeline(Pipeline):
             pairs["valid"] = pairs["train"][::20]
             pairs["train"] = [p for i, p in enumerate(pairs["train"]) if i % 20]
         test_split = "test" if pairs["test"] else "valid"
+        duplicates = {}
+        if cfg.dedup_pairs:
+            for split in ("train", "valid"):
+                unique = list(dict.fromkeys((tuple(s), tuple(t)) for s, t in pairs[split]))
+                duplicates[split] = len(pairs[split]) - len(unique)
+                pairs[split] = [(list(s), list(t)) for s, t in unique]
         vocab = Vocab.build((side for p in pairs["train"] for side in p),
                             min_count=cfg.min_count, max_size=cfg.max_vocab,
                             min_words=cfg.min_words)
@@ -129,6 +138,7 @@ class ChatbotPipeline(Pipeline):
             "pairs": {s: st.as_dict() for s, st in stats.items()},
             "skipped_lines": {"malformed_lines": malformed} if malformed else {},
             "train_pairs": len(pairs["train"]),
+            "duplicate_pairs_dropped": duplicates,
             "valid_pairs": len(pairs["valid"]),
         }
 

@@ -65,6 +65,7 @@ class ChatbotConfig:
     # answer an unsure generated reply with the training reply of the most similar prompt;
     # the threshold is tuned on the validation pairs (no fallback when it does not help there)
     retrieval_fallback: bool = True
+    dedup_pairs: bool = True  # identical (message, reply) train / valid pairs kept once
     eval_max_pairs: int = 2000  # test pairs replied to for BLEU / distinct-n
     min_words: int = 10  # fewer vocabulary words than this: the corpus is too small
 

@@ -296,3 +296,25 @@ def test_cli_eval_on_a_dialogue_file(trained, tmp_path: Path) -> None:
     assert out["pairs"] == 2 and out["bad_lines"] == 1 and out["tokens"] == 11
     assert 1 < out["perplexity"] < art.manifest["data"]["vocab_size"] * 10
     assert {"bleu", "distinct1", "distinct2", "avg_reply_len"} <= set(out)
+
+
+def test_identical_pairs_are_kept_once(tmp_path: Path) -> None:
+    """chatbot.dedup_pairs (default on): an exchange repeated in the corpus trains once."""
+    dialogs = read_slice(40)
+    repeated = dialogs + dialogs[:5] * 3
+    folder = write_corpus(tmp_path / "dup", repeated)
+    (folder / "dialogs.jsonl").rename(folder / "dialogs.train.jsonl")
+    (folder / "dialogs.valid.jsonl").write_text(
+        "\n".join(json.dumps({"turns": d}) for d in read_slice(5, 100) * 2) + "\n")
+    expected = {}
+    for dedup in (True, False):
+        ctx = TrainContext(corpus=open_corpus(folder),
+                           config={"chatbot": {**TINY, "epochs": 1, "dedup_pairs": dedup}},
+                           out=tmp_path / f"m{dedup}", progress=False)
+        ChatbotPipeline().run(ctx)
+        expected[dedup] = load_current(tmp_path / f"m{dedup}" / "dup" / "chatbot").manifest["data"]
+    pairs_per = [len([t for t in d if t.strip()]) - 1 for d in dialogs[:5]]
+    assert expected[False]["train_pairs"] - expected[True]["train_pairs"] == 3 * sum(pairs_per)
+    assert expected[True]["duplicate_pairs_dropped"]["train"] == 3 * sum(pairs_per)
+    assert expected[True]["valid_pairs"] * 2 == expected[False]["valid_pairs"]
+    assert expected[False]["duplicate_pairs_dropped"] == {}

@@ -18,6 +18,8 @@ from nlpsvc.chatbot.retrieval import (
     SIMILARITY_GRID,
     Fallback,
     ReplyIndex,
+    content_f1,
+    content_words,
     repeats_word,
     token_f1,
     tune_threshold,
@@ -80,35 +82,45 @@ def test_token_f1() -> None:
     assert token_f1("a a b".split(), "a c".split()) == pytest.approx(2 * (1 / 3) * 0.5 / (5 / 6))
 
 
-def _brute(cases: list) -> float:
-    """The best mean F1 over every threshold on a fine grid and every grid similarity."""
+def test_content_f1_ignores_stop_words_and_punctuation() -> None:
+    ref = "use the password reset option .".split()
+    assert content_words(ref) == ["use", "password", "reset", "option"]
+    assert token_f1("i am not .".split(), "i am fine .".split()) > 0
+    assert content_f1("i am not .".split(), "i am fine .".split()) == 0.0  # generic: no credit
+    assert content_f1("reset the password".split(), ref) == pytest.approx(
+        token_f1(["reset", "password"], ["use", "password", "reset", "option"]))
+    assert content_f1(["no", "."], ["no", "."]) == 1.0  # no content word: token for token
+
+def _brute(cases: list, metric=token_f1) -> float:  # noqa: ANN001
+    """The best mean metric over every threshold on a fine grid and every grid similarity."""
     confs = sorted(c[0] for c in cases)
     grid = [confs[0] - 1] + confs + [c + 1e-9 for c in confs] + [confs[-1] + 1]
-    best = sum(token_f1(c[1], c[4]) for c in cases) / len(cases)
+    best = sum(metric(c[1], c[4]) for c in cases) / len(cases)
     for sim in SIMILARITY_GRID:
         for t in grid:
             fb = Fallback(t, sim)
-            score = sum(token_f1(c[3], c[4]) if c[3] and fb.use(c[0], c[2])
-                        else token_f1(c[1], c[4]) for c in cases) / len(cases)
+            score = sum(metric(c[3], c[4]) if c[3] and fb.use(c[0], c[2])
+                        else metric(c[1], c[4]) for c in cases) / len(cases)
             best = max(best, score)
     return best
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_tune_threshold_finds_the_best_rule(seed: int) -> None:
+@pytest.mark.parametrize("metric", [token_f1, content_f1])
+def test_tune_threshold_finds_the_best_rule(seed: int, metric) -> None:  # noqa: ANN001
     rng = random.Random(seed)
-    words = "a b c d e f".split()
+    words = "a b c d e f the of .".split()
 
     def sent() -> list[str]:
         return [rng.choice(words) for _ in range(rng.randint(1, 4))]
 
     cases = [(-rng.uniform(0, 5), sent(), rng.random(), sent() if rng.random() < 0.9 else [],
               sent()) for _ in range(30)]
-    rule, fig = tune_threshold(cases)
-    assert fig["metric_with"] == pytest.approx(_brute(cases), abs=1e-4)
+    rule, fig = tune_threshold(cases, metric)
+    assert fig["metric_with"] == pytest.approx(_brute(cases, metric), abs=1e-4)
     if rule is not None:
         used = [bool(c[3]) and rule.use(c[0], c[2]) for c in cases]
-        mean = sum(token_f1(c[3] if u else c[1], c[4])
+        mean = sum(metric(c[3] if u else c[1], c[4])
                    for c, u in zip(cases, used, strict=True)) / len(cases)
         assert mean == pytest.approx(fig["metric_with"], abs=1e-4)
         assert fig["fallback_rate"] == pytest.approx(sum(used) / len(cases), abs=1e-4)
