@@ -21,7 +21,6 @@ from nlpsvc.chatbot.data import (
     encode_pairs,
     make_pairs,
 )
-from nlpsvc.chatbot.decode import Constraints, beam_search
 from nlpsvc.chatbot.model import Seq2Seq
 from nlpsvc.chatbot.vocab import PAD_ID
 from nlpsvc.textio import parse_dialog_line, read_lines
@@ -114,8 +113,9 @@ def generation_metrics(
 
 
 def evaluate_file(bot: Any, path: Path, beam: int = 1) -> dict[str, Any]:
-    """Perplexity, BLEU, distinct-n and reply length of ``bot`` (a ``Chatbot``) on a dialogue
-    file; pairs are cut to the model's length limits as in training, bad lines counted."""
+    """Perplexity, BLEU, distinct-n, reply length and fallback rate of ``bot`` (a ``Chatbot``)
+    on a dialogue file, replying as it serves (``Chatbot.answer``); pairs are cut to the
+    model's length limits as in training, bad lines counted."""
     name = path.name.lower().removesuffix(".gz")
     fmt = "tsv" if name.endswith(".tsv") else "jsonl" if name.endswith(".jsonl") else "dailydialog"
     dialogs, bad = [], 0
@@ -132,18 +132,18 @@ def evaluate_file(bot: Any, path: Path, beam: int = 1) -> dict[str, Any]:
                        context_turns=bot.context_turns, stats=stats)
     if not pairs:
         raise ValueError(f"{path}: no dialogue pairs (need lines with two or more turns)")
-    d = bot.defaults
-    cons = Constraints(min_len=d.min_len, max_len=bot.max_tgt_len,
-                       no_repeat_ngram=d.no_repeat_ngram, no_repeat_word=d.no_repeat_word)
+    retrieved = 0
 
-    def reply(src: list[str]) -> list[str]:
-        hyp = beam_search(bot.model, bot.vocab.encode(src), beam, 1, cons,
-                          length_penalty=d.length_penalty, anti_lm=d.anti())[0]
-        return bot.vocab.decode(hyp.tokens)
+    def reply(src: list[str]) -> list[str]:  # the served default: search, then the fallback
+        nonlocal retrieved
+        tokens, used, _ = bot.answer(src, beam)
+        retrieved += used
+        return tokens
 
     total, count = nll_total(bot.model, encode_pairs(pairs, bot.vocab))
     with torch.inference_mode():
         gen = generation_metrics([s for s, _ in pairs], [t for _, t in pairs], reply, samples=0)
     gen.pop("samples")
     return {"perplexity": math.exp(total / max(count, 1)), "tokens": count,
-            "pairs": len(pairs), "bad_lines": bad, **stats.as_dict(), **gen}
+            "pairs": len(pairs), "bad_lines": bad, **stats.as_dict(), **gen,
+            "fallback_rate": round(retrieved / len(pairs), 4)}

@@ -295,7 +295,8 @@ def test_cli_eval_on_a_dialogue_file(trained, tmp_path: Path) -> None:
     out = cli_eval(art, SimpleNamespace(input=str(f), pairs=None, analogies=None))
     assert out["pairs"] == 2 and out["bad_lines"] == 1 and out["tokens"] == 11
     assert 1 < out["perplexity"] < art.manifest["data"]["vocab_size"] * 10
-    assert {"bleu", "distinct1", "distinct2", "avg_reply_len"} <= set(out)
+    assert {"bleu", "distinct1", "distinct2", "avg_reply_len", "fallback_rate"} <= set(out)
+    assert out["repeated_word_rate"] == 0.0
 
 
 def test_identical_pairs_are_kept_once(tmp_path: Path) -> None:
