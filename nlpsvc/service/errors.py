@@ -1,20 +1,16 @@
 """The service's error format and request validation (SPEC §4).
 
-Every error is ``{"error": {"code", "message", "field"}}`` with a 4xx/5xx status. Blueprints
-validate with the helpers here so every endpoint answers the same way to the same mistake.
+Every error is ``{"error": {"code", "message", "field"}}`` with a 4xx/5xx status. The body is
+read here (413/415/400, and 422 for a body that is not an object); its fields are validated
+against the models declared in ``schema.py``, whose errors come back in this format too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Request, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
-
-from nlpsvc.service.reqlog import note
-
-_MISSING = object()
 
 
 class ApiError(Exception):
@@ -80,71 +76,6 @@ def _read_body(req: Request, limit: int) -> bytes:
         parts.append(chunk)
         size += len(chunk)
     return b"".join(parts)
-
-
-def field(
-    body: dict[str, Any],
-    name: str,
-    types: type | tuple[type, ...],
-    default: Any = _MISSING,
-    check: Callable[[Any], str | None] | None = None,
-) -> Any:
-    """One field of the body: present (or defaulted), of the right type, passing ``check``.
-
-    ``check`` returns an error message or None. Booleans are never accepted as numbers.
-    """
-    if name not in body or body[name] is None and default is not _MISSING:
-        if default is _MISSING:
-            raise ApiError(422, "missing_field", f"field '{name}' is required", name)
-        return default
-    value = body[name]
-    tnames = types if isinstance(types, tuple) else (types,)
-    if isinstance(value, bool) and bool not in tnames or not isinstance(value, tnames):
-        expected = " or ".join(_json_type(t) for t in tnames)
-        raise ApiError(422, "invalid_type", f"field '{name}' must be {expected}", name)
-    if check is not None and (msg := check(value)):
-        raise ApiError(422, "invalid_value", f"field '{name}' {msg}", name)
-    return value
-
-
-def int_range(lo: int, hi: int) -> Callable[[int], str | None]:
-    return lambda v: None if lo <= v <= hi else f"must be between {lo} and {hi}"
-
-
-def texts_field(body: dict[str, Any], single: str = "text", many: str = "texts") -> list[str]:
-    """``text`` or ``texts`` as a list of strings, within the configured limits."""
-    cfg = current_app.config
-    if single in body and many in body:
-        raise ApiError(422, "invalid_value", f"give '{single}' or '{many}', not both", many)
-    if single in body:
-        texts = [field(body, single, str)]
-        names = [single]
-    elif many in body:
-        texts = field(body, many, list)
-        if not texts:
-            raise ApiError(422, "invalid_value", f"field '{many}' must not be empty", many)
-        if len(texts) > cfg["MAX_TEXTS"]:
-            raise ApiError(
-                422, "too_many_texts", f"at most {cfg['MAX_TEXTS']} texts per request", many
-            )
-        names = [f"{many}[{i}]" for i in range(len(texts))]
-    else:
-        raise ApiError(422, "missing_field", f"field '{single}' or '{many}' is required", single)
-    for name, t in zip(names, texts, strict=True):
-        if not isinstance(t, str):
-            raise ApiError(422, "invalid_type", f"field '{name}' must be a string", name)
-        if len(t) > cfg["MAX_TEXT_CHARS"]:
-            raise ApiError(
-                422, "text_too_long", f"field '{name}' exceeds {cfg['MAX_TEXT_CHARS']} characters",
-                name,
-            )
-    note(texts=len(texts))  # the request log's and metrics' text count
-    return texts
-
-
-def _json_type(t: type) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
-            list: "an array", dict: "an object"}.get(t, t.__name__)
 
 
 def init_app(app: Flask) -> None:

@@ -1,6 +1,7 @@
 """The service's JSON, both ways: Flask's default provider with a prebuilt encoder and decoder.
 
-Requests are strict JSON: NaN/Infinity (Python extensions) are refused, and bytes must be UTF-8.
+Requests are strict JSON: NaN/Infinity (Python extensions) are refused, and bytes must be UTF-8;
+an integral number written with a fraction or exponent (``2.0``) is an integer, as in JSON Schema.
 ``json.dumps`` with keyword arguments (which Flask always passes) builds a new ``JSONEncoder`` on
 every call; on a small ``/score`` response that is a measurable share of the request. The output
 is the same compact JSON Flask writes, with keys in insertion order (the documented field order)
@@ -10,10 +11,24 @@ instead of sorted.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from flask import Flask, Response
 from flask.json.provider import DefaultJSONProvider
+
+
+def _number(literal: str) -> int | float:
+    """A JSON number with a fraction or exponent; integral ones (``2.0``, ``1e3``) as int.
+
+    JSON Schema counts ``2.0`` as an integer, and the API's schema is JSON Schema, so an
+    integer field accepts it. Exactly (``Decimal``), and only up to 2**64: a bigger integral
+    literal stays a float (no field takes one), so ``1e999999`` cannot cost a huge ``int``.
+    """
+    value = float(literal)
+    if value.is_integer() and abs(value) <= 2.0**64:
+        return int(Decimal(literal))
+    return value
 
 
 def _reject_constant(name: str) -> None:
@@ -29,7 +44,7 @@ class JSONProvider(DefaultJSONProvider):
             separators=(",", ":"), default=self.default, ensure_ascii=self.ensure_ascii,
             sort_keys=self.sort_keys,
         )
-        self._decoder = json.JSONDecoder(parse_constant=_reject_constant)
+        self._decoder = json.JSONDecoder(parse_float=_number, parse_constant=_reject_constant)
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         """Strict JSON; bytes are UTF-8 (``UnicodeDecodeError`` otherwise)."""

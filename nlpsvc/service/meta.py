@@ -1,59 +1,16 @@
-"""Service-level endpoints: /health, /ready, /models, /openapi.json."""
+"""Service-level endpoints: /health, /ready, /models, /openapi.json (responses declared in
+``schema.py``)."""
 
 from __future__ import annotations
 
-import importlib
+import sys
 
 from flask import Blueprint, current_app, jsonify
 
 from nlpsvc import __version__
-from nlpsvc.service import BLUEPRINTS, registry
+from nlpsvc.service import registry, schema
 
 bp = Blueprint("meta", __name__)
-
-ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "field": {"type": "string", "nullable": True},
-            },
-        }
-    },
-}
-
-
-def _simple(summary: str) -> dict:
-    return {
-        "get": {
-            "summary": summary,
-            "responses": {"200": {"description": "OK",
-                                  "content": {"application/json": {"schema": {"type": "object"}}}}},
-        }
-    }
-
-
-OPENAPI_PATHS = {
-    "/health": _simple("Liveness: the process answers."),
-    "/ready": {
-        "get": {
-            "summary": "Readiness: models are loaded.",
-            "responses": {
-                "200": {"description": "ready",
-                        "content": {"application/json": {"schema": {"type": "object"}}}},
-                "503": {"description": "no model loaded",
-                        "content": {"application/json": {"schema": {"type": "object"}}}},
-            },
-        }
-    },
-    "/models": _simple("Each loaded model's manifest summary."),
-    "/openapi.json": _simple("This OpenAPI 3 description."),
-}
 
 
 @bp.get("/health")
@@ -82,38 +39,12 @@ def models():  # noqa: ANN201
 
 @bp.get("/openapi.json")
 def openapi():  # noqa: ANN201
-    paths: dict = {}
-    for name in BLUEPRINTS:
-        module = importlib.import_module(name) if name in _registered() else None
-        if module is not None:
-            paths.update(getattr(module, "OPENAPI_PATHS", {}))
-    spec = {
-        "openapi": "3.0.3",
-        "info": {"title": "nlpsvc", "version": __version__,
-                 "description": "NLP text models as a service. Log probabilities are log10."},
-        "paths": paths,
-        "components": {"schemas": {"Error": ERROR_SCHEMA}},
-    }
-    if current_app.extensions.get("nlpsvc.auth"):
-        _bearer(spec)
+    """Generated from the declaration in schema.py, plus the non-JSON pages' own entries."""
+    extra: dict = {}
+    for blueprint in current_app.blueprints.values():
+        module = sys.modules.get(blueprint.import_name)
+        extra.update(getattr(module, "OPENAPI_PATHS", {}))
+    counts = {len(kinds["classifier"].model.classes) for kinds in registry().sets.values()
+              if "classifier" in kinds}
+    spec = schema.openapi(current_app, extra, classes=counts.pop() if len(counts) == 1 else None)
     return jsonify(spec)
-
-
-def _bearer(spec: dict) -> None:
-    """With API tokens on (auth.py): every POST needs the Bearer token and may answer 401."""
-    spec["components"]["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}
-    unauthorized = {"description": "missing or invalid API token (WWW-Authenticate says which)",
-                    "content": {"application/json": {
-                        "schema": {"$ref": "#/components/schemas/Error"}}}}
-    paths = {}
-    for path, ops in spec["paths"].items():
-        paths[path] = dict(ops)
-        if "post" in ops:
-            paths[path]["post"] = {**ops["post"], "security": [{"bearerAuth": []}],
-                                   "responses": {**ops["post"]["responses"],
-                                                 "401": unauthorized}}
-    spec["paths"] = paths
-
-
-def _registered() -> set[str]:
-    return {bp.import_name for bp in current_app.blueprints.values()}
