@@ -277,10 +277,10 @@ def models(limits: Limits) -> dict[str, type[Body]]:
                                 "'negative') or 'pairs'", modes[0] if modes else "word")
             return data
 
-    class Sampling(BaseModel):
+    class Sampling(Body):
         """Sample instead of searching: ``n_best`` replies are drawn."""
 
-        model_config = ConfigDict(strict=True, extra="forbid")
+        model_config = ConfigDict(extra="forbid")
 
         temperature: Annotated[StrictFloat, Field(gt=0, le=10)] | None = 1.0
         top_k: Annotated[StrictInt, Field(ge=0)] | None = Field(
@@ -289,13 +289,6 @@ def models(limits: Limits) -> dict[str, type[Body]]:
             1.0, description="nucleus: the smallest set with this mass")
         seed: Annotated[StrictInt, Field(ge=0, le=MAX_SEED)] | None = Field(
             None, description="same seed, same replies")
-
-        @model_validator(mode="before")
-        @classmethod
-        def _null_is_default(cls, data: Any) -> Any:
-            if isinstance(data, dict) and None in data.values():
-                return {k: v for k, v in data.items() if v is not None}
-            return data
 
     Turn = chars(limit)
     Len = Annotated[StrictInt, Field(ge=1, le=MAX_REPLY_LEN)]
@@ -467,8 +460,7 @@ def api_error(e: ValidationError, cls: type[Body]) -> ApiError:
         return ApiError(422, "invalid_value", f"unknown {parent} option(s): "
                         f"{', '.join(sorted(names))}", parent)
     pattern = _where(tuple("[]" if isinstance(p, int) else p for p in loc)) or ""
-    pattern = pattern.replace(".[]", "[]")
-    pattern = pattern.replace("[[]]", "[]")
+    pattern = pattern.replace(".[]", "[]")  # ('pairs', 0, 1) -> pairs[][]
     override = cls.errors.get((pattern, kind))
     if override is not None:
         code, message = override
@@ -653,7 +645,7 @@ POSTS = {  # path -> (summary, description, response model, statuses besides 200
 GETS = {  # path -> (summary, response model, statuses besides 200)
     "/health": ("Liveness: the process answers.", Health, ()),
     "/ready": ("Readiness: models are loaded (503 with the same body when none is).", Ready,
-               (503,)),
+               ()),
     "/models": ("Each loaded model's manifest summary.", Models, ()),
 }
 STATUS = {
@@ -691,7 +683,7 @@ def openapi(app: Flask, extra_paths: dict[str, Any], classes: int | None = None,
             "schema": ref(model)}}}}
         for status in statuses:
             out[str(status)] = {"$ref": f"#/components/responses/E{status}"}
-        if 503 in statuses and model is Ready:
+        if model is Ready:  # not ready: the same body, with 503
             out["503"] = {"description": "no model loaded", "content": {"application/json": {
                 "schema": ref(model)}}}
         return out
