@@ -20,7 +20,7 @@ from bench import report
 
 SUITES = (
     "ngram", "ngram_scale", "ngram_estimators", "service", "service_ops", "batch", "embeddings",
-    "classifier", "classifier_defaults", "chatbot", "lstm", "dask",
+    "classifier", "classifier_defaults", "chatbot", "chatbot_demo", "lstm", "dask",
 )
 
 
