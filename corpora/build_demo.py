@@ -80,6 +80,8 @@ def build(out: Path, shared: Path) -> None:
             data = yaml.safe_load(yml.read_text(encoding="utf-8"))
             topic = (data.get("categories") or [yml.stem])[0]
             for conv in data.get("conversations") or []:
+                if not isinstance(conv, list):  # a bare string (one in trivia.yml) is no
+                    continue  # conversation: iterated, it gave one turn per letter
                 turns = [" ".join(str(t).split()) for t in conv if str(t).strip()]
                 if len(turns) >= 2:
                     f.write(json.dumps({"turns": turns, "topic": topic}, ensure_ascii=False)
