@@ -148,12 +148,13 @@ def sections(text: str | None = None) -> dict[str, str]:
 
 
 def _write_block(name: str, block: str) -> None:
-    text = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else HEADER
+    old = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else HEADER
     pattern = re.compile(
         rf"<!-- section:{re.escape(name)} -->\n.*?<!-- /section:{re.escape(name)} -->\n", re.S
     )
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text + "\n" + block
-    _atomic_write(BENCHMARKS, text)
+    text = pattern.sub(lambda _: block, old) if pattern.search(old) else old + "\n" + block
+    if text != old or not BENCHMARKS.exists():  # an unchanged file is left alone
+        _atomic_write(BENCHMARKS, text)
 
 
 def render_stored(name: str, render: Render) -> bool:

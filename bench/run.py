@@ -50,7 +50,12 @@ def render(names: list[str]) -> int:
                   file=sys.stderr)
             failed += 1
             continue
-        report.render_stored(name, fn)
+        try:
+            report.render_stored(name, fn)
+        except (ValueError, KeyError) as e:  # not a stored result, or one render cannot read
+            print(f"[bench] {name}: {path} not rendered: {e!r}", file=sys.stderr)
+            failed += 1
+            continue
         print(f"[bench] {name}: rendered from {path}", file=sys.stderr)
     return 1 if failed else 0
 
