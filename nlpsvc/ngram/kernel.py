@@ -9,8 +9,10 @@ Why it is shaped this way: on a model larger than the CPU caches, time goes to D
 from the words alone, so the table slots of a position are prefetched ``AHEAD`` positions
 early, and each row found has its log prob and backoff prefetched as soon as it is found;
 the misses of many positions then overlap instead of stalling one after the other. Sentences
-of a batch are one stream of positions, so the lookahead runs across their boundaries. The
-``score_text*`` entry points also map the tokens to ids (``wordids``): a request is one call.
+of a batch are one stream of positions, so the lookahead runs across their boundaries; each
+position's id and hashes are produced by the lookahead itself into small rings, with no array
+per position (a batch's memory is its input and output). The ``score_text*`` entry points
+also map the tokens to ids there (``wordids``): a request is one call.
 
 Rules (ARPA backoff, KenLM's ``full_scores``), the same float operations in the same order as
 the numpy path kept as the oracle in ``tests/ngram/numpy_oracle.py``, so every figure is the
@@ -51,6 +53,7 @@ V_BLOB, V_BYTES, V_SLOTS, V_NSLOTS, V_RBITS, V_OFFSETS = range(6)
 # positions in between instead of stalling each (measured: ~1.5x on a 4M-token order-5 model;
 # also prefetching the rows the slots point to did not pay). RING > AHEAD: hashes kept.
 AHEAD, RING = 12, 16
+_NO_WORDS = np.empty(0, dtype=np.int64)  # ``_score``'s words when the tokens come as text
 
 
 def describe(
@@ -111,100 +114,85 @@ def _val(addr: int, n: int, i: int, f32: int) -> float:
 
 
 @numba.njit(inline="always")
-def _word_ids(text: bytes, n: int, desc: np.ndarray) -> np.ndarray:
-    """Ids of the ``n`` NUL-separated tokens of ``text`` (``wordids.encode``)."""
-    d = desc[desc.shape[0] - 1]
-    blob = numba.carray(address(d[V_BLOB]), d[V_BYTES], np.uint8)
-    offsets = numba.carray(address(d[V_OFFSETS]), desc[0, ROWS] + 1, np.int64)
-    slots = numba.carray(address(d[V_SLOTS]), d[V_NSLOTS], np.uint32)
-    ids = np.empty(n, dtype=np.int64)
-    a = 0
-    k = 0
-    for i in range(len(text) + 1):
-        if i == len(text) or text[i] == 0:
-            if k < n:
-                ids[k] = lookup(text, a, i, blob, offsets, slots, d[V_RBITS], UNK_ID)
-                k += 1
-            a = i + 1
-    return ids
-
-
-@numba.njit(inline="always")
-def _expand(
-    words: np.ndarray, lens: np.ndarray, bos: bool, eos: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Ids of every position (markers included) and its history length, sentence after
-    sentence: one stream, so lookahead runs across sentence boundaries."""
-    ns = lens.shape[0]
-    T = words.shape[0] + ns * (bos + eos)
-    ids = np.empty(T, dtype=np.int64)
-    hist = np.empty(T, dtype=np.int64)
-    t = 0
-    w = 0
-    for s in range(ns):
-        F = lens[s] + bos + eos
-        for p in range(F):
-            if bos and p == 0:
-                ids[t] = BOS_ID
-            elif eos and p == F - 1:
-                ids[t] = EOS_ID
-            else:
-                ids[t] = words[w]
-                w += 1
-            hist[t] = p
-            t += 1
-    return ids, hist
-
-
-@numba.njit(inline="always")
-def _hash(ids: np.ndarray, hist: np.ndarray, t: int, N: int, H: np.ndarray) -> None:
-    """Word hashes of the n-grams ending at ``t`` (orders up to its history + 1), from those
-    ending at ``t - 1``, into the ring ``H``."""
-    x = ids[t]
-    cur = H[t % RING]
+def _hash(x: int, hist: int, u: int, N: int, H: np.ndarray) -> None:
+    """Word hashes of the n-grams ending at position ``u`` (word ``x``, history ``hist``;
+    orders up to ``hist + 1``), from those ending at ``u - 1``, into the ring ``H``."""
+    cur = H[u % RING]
     cur[1] = step(SEED, x)
-    if hist[t] > 0:
-        prev = H[(t - 1) % RING]
-        for o in range(2, min(hist[t] + 1, N) + 1):
+    if hist > 0:
+        prev = H[(u - 1) % RING]
+        for o in range(2, min(hist + 1, N) + 1):
             cur[o] = step(prev[o - 1], x)
 
 
 @numba.njit(inline="always")
-def _prefetch_slots(hist: np.ndarray, t: int, N: int, H: np.ndarray, desc: np.ndarray) -> None:
-    """Ask for the home slots of position ``t``'s lookups (``AHEAD`` positions early)."""
-    h = H[t % RING]
-    for o in range(2, min(hist[t] + 1, N) + 1):
+def _prefetch_slots(hist: int, u: int, N: int, H: np.ndarray, desc: np.ndarray) -> None:
+    """Ask for the home slots of position ``u``'s lookups (``AHEAD`` positions early)."""
+    h = H[u % RING]
+    for o in range(2, min(hist + 1, N) + 1):
         d = desc[o - 1]
         prefetch(d[SLOTS] + 4 * home(h[o], d[NSLOTS]))
 
 
 @numba.njit(inline="always")
 def _score(
-    words: np.ndarray, lens: np.ndarray, bos: bool, eos: bool, desc: np.ndarray,
+    text: bytes, words: np.ndarray, lens: np.ndarray, bos: bool, eos: bool, desc: np.ndarray,
     totals: np.ndarray, oovs: np.ndarray, per_token: bool, tok_lp: np.ndarray,
     tok_order: np.ndarray, tok_oov: np.ndarray,
 ) -> None:
+    """Score; the tokens are ``text`` (NUL-separated, looked up in the vocabulary table here)
+    when ``words`` is empty, else the ids ``words``. Positions are produced ``AHEAD`` of the
+    scoring into rings (no array per position: on a VM, fresh pages cost more than the loop)."""
     N = desc.shape[0] - 1
     V = desc[0, ROWS]
     missing = _f64(desc[0, KEYS], 1, 0)
-    ids, hist = _expand(words, lens, bos, eos)
-    T = ids.shape[0]
+    ns = lens.shape[0]
+    T = lens.sum() + ns * (bos + eos)
+    use_text = words.shape[0] == 0
+    dv = desc[N]
+    blob = numba.carray(address(dv[V_BLOB]), dv[V_BYTES], np.uint8)
+    offsets = numba.carray(address(dv[V_OFFSETS]), V + 1, np.int64)
+    vslots = numba.carray(address(dv[V_SLOTS]), dv[V_NSLOTS], np.uint32)
+    n_text = len(text)
+    ring_id = np.zeros(RING, dtype=np.int64)
     H = np.zeros((RING, N + 1), dtype=np.uint64)
     ctx = np.full(N + 1, -1, dtype=np.int64)  # rows of the n-grams ending at t - 1
     cur = np.full(N + 1, -1, dtype=np.int64)  # ... and at t
-    for u in range(min(AHEAD, T)):
-        _hash(ids, hist, u, N, H)
-        _prefetch_slots(hist, u, N, H, desc)
+    # the lookahead cursor: next position to produce, its sentence, place, word and byte
+    u, us, up, uw, ua = 0, 0, 0, 0, 0
     t = 0
     j = 0
-    for s in range(lens.shape[0]):
+    for s in range(ns):
         total = 0.0
         noov = 0
         for p in range(lens[s] + bos + eos):
-            if t + AHEAD < T:
-                _hash(ids, hist, t + AHEAD, N, H)
-                _prefetch_slots(hist, t + AHEAD, N, H, desc)
-            x = ids[t]
+            while u < T and u <= t + AHEAD:  # produce position u: its id, hashes, slots
+                F = lens[us] + bos + eos
+                while F == 0:
+                    us += 1
+                    F = lens[us] + bos + eos
+                if bos and up == 0:
+                    x = BOS_ID
+                elif eos and up == F - 1:
+                    x = EOS_ID
+                elif use_text:
+                    e = ua
+                    while e < n_text and text[e] != 0:
+                        e += 1
+                    x = lookup(text, ua, e, blob, offsets, vslots, dv[V_RBITS], UNK_ID)
+                    ua = e + 1
+                else:
+                    x = words[uw]
+                    uw += 1
+                ring_id[u % RING] = x
+                _hash(x, up, u, N, H)
+                _prefetch_slots(up, u, N, H, desc)
+                u += 1
+                up += 1
+                if up == F:
+                    up = 0
+                    us += 1
+            x = ring_id[t % RING]
             h = H[t % RING]
             cur[1] = x
             for o in range(2, N + 1):
@@ -251,7 +239,8 @@ def score_sentences(
 ) -> None:
     """Score consecutive sentences (``words`` concatenated, ``lens`` each) into ``totals`` and
     ``oovs``; with ``per_token``, every scored position into ``tok_*`` in order."""
-    _score(words, lens, bos, eos, desc, totals, oovs, per_token, tok_lp, tok_order, tok_oov)
+    _score(b"", words, lens, bos, eos, desc, totals, oovs, per_token, tok_lp, tok_order,
+           tok_oov)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -270,8 +259,8 @@ def score_text(
         seps += text[i] == 0
     if not (seps == n - 1 or (n == 0 and len(text) == 0)):
         return False
-    words = _word_ids(text, n, desc)
-    _score(words, lens, bos, eos, desc, totals, oovs, per_token, tok_lp, tok_order, tok_oov)
+    _score(text, _NO_WORDS, lens, bos, eos, desc, totals, oovs, per_token, tok_lp, tok_order,
+           tok_oov)
     return True
 
 
@@ -281,10 +270,10 @@ def score_text_one(
 ) -> tuple[float, int]:
     """Total and OOV count of one sentence of ``n`` tokens given as text: ``score``'s one call
     (five arguments: numba's dispatch costs per argument; no output arrays)."""
-    words = _word_ids(text, n, desc)
     lens = np.full(1, n, dtype=np.int64)
     totals = np.empty(1, dtype=np.float64)
     oovs = np.empty(1, dtype=np.int64)
     none = np.empty(0, dtype=np.int64)
-    _score(words, lens, bos, eos, desc, totals, oovs, False, totals[:0], none, none == 0)
+    _score(text, _NO_WORDS, lens, bos, eos, desc, totals, oovs, False, totals[:0], none,
+           none == 0)
     return totals[0], oovs[0]
