@@ -5,7 +5,8 @@ an integral number written with a fraction or exponent (``2.0``) is an integer, 
 ``json.dumps`` with keyword arguments (which Flask always passes) builds a new ``JSONEncoder`` on
 every call; on a small ``/score`` response that is a measurable share of the request. The output
 is the same compact JSON Flask writes, with keys in insertion order (the documented field order)
-instead of sorted.
+instead of sorted. A NaN or infinity in a response is an error (a logged 500) rather than the
+``NaN`` that Python's encoder writes and no JSON parser reads.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class JSONProvider(DefaultJSONProvider):
         super().__init__(app)
         self._compact = json.JSONEncoder(
             separators=(",", ":"), default=self.default, ensure_ascii=self.ensure_ascii,
-            sort_keys=self.sort_keys,
+            sort_keys=self.sort_keys, allow_nan=False,  # never NaN/Infinity: a 500, logged
         )
         self._decoder = json.JSONDecoder(parse_float=_number, parse_constant=_reject_constant)
 

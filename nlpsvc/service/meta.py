@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import math
 import sys
+from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 
@@ -30,11 +32,23 @@ def ready():  # noqa: ANN201
 def models():  # noqa: ANN201
     reg = registry()
     out = [
-        {"model": name, **loaded.artifact.summary()}
+        {"model": name, **_finite(loaded.artifact.summary())}
         for name, kinds in sorted(reg.sets.items())
         for loaded in kinds.values()
     ]
     return jsonify({"default": reg.default, "models": out})
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as null: a manifest written by Python's json may hold
+    them (an unsmoothed model's perplexity), and JSON cannot."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 @bp.get("/openapi.json")

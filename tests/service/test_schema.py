@@ -221,3 +221,36 @@ def test_any_body_is_valid_to_both_or_to_neither(spec_and_models: Any,
 def spec_and_models(app: Flask, spec: dict[str, Any]) -> Any:
     provider = JSONProvider(app)
     return spec, schema.models(schema.Limits.of(app)), provider.loads
+
+
+# -- responses are JSON ------------------------------------------------------------------------
+
+
+def test_models_answers_non_finite_metrics_as_null(tmp_path) -> None:  # noqa: ANN001
+    """A manifest written by Python's json may hold Infinity (an unsmoothed model's
+    perplexity); /models answers null there, as the document says numbers are finite JSON."""
+    from nlpsvc.artifacts import ArtifactWriter, load_current
+
+    with ArtifactWriter(tmp_path, "mle", "ngram") as w:
+        (w.dir / "model.bin").write_bytes(b"x")
+        w.manifest.update(metrics={"perplexity": float("inf"), "by_order": [1.5, float("nan")]})
+    reg = Registry()
+    reg.add("mle", "ngram", load_current(tmp_path / "mle" / "ngram"), model=None)
+    app = create_app({"TESTING": True, "REGISTRY": reg, "METRICS": False, "REQUEST_LOG": "off"})
+    resp = app.test_client().get("/models")
+    assert resp.status_code == 200
+
+    def refuse(literal: str) -> None:
+        raise AssertionError(f"{literal} in /models")
+
+    body = json.loads(resp.get_data(as_text=True), parse_constant=refuse)
+    assert body["models"][0]["metrics"] == {"perplexity": None, "by_order": [1.5, None]}
+
+
+def test_a_non_finite_number_is_never_written(app: Flask) -> None:
+    """Python's encoder would write NaN, which no JSON parser reads: it is a 500 instead."""
+    from flask import jsonify
+
+    with app.test_request_context():
+        with pytest.raises(ValueError, match="not JSON compliant"):
+            jsonify({"score": float("nan")})
