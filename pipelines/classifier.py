@@ -30,7 +30,6 @@ from nlpsvc.classify.fasttext import FastTextClassifier
 from nlpsvc.classify.linear import LinearClassifier
 from nlpsvc.classify.metrics import evaluate, plot_confusion
 from nlpsvc.classify.tune import TuneResult, tune, usable_folds
-from nlpsvc.config import to_dataclass
 from pipelines.base import Pipeline, Result, TrainContext
 
 log = logging.getLogger(__name__)
@@ -67,15 +66,9 @@ class ClassifierPipeline(Pipeline):
     def has_data(self, corpus: Any) -> bool:
         return bool(corpus.has_labeled)
 
-    def config(self, ctx: TrainContext) -> ClassifierConfig:
-        return to_dataclass(ClassifierConfig, ctx.section("classifier"), "classifier")
-
-    def check(self, ctx: TrainContext) -> None:
-        self.config(ctx)
-
     def run(self, ctx: TrainContext) -> Result:
         started = time.perf_counter()
-        cfg = self.config(ctx)
+        cfg: ClassifierConfig = self.config(ctx)  # checked by nlpsvc.config.family_config
         name = ctx.corpus.name
         train = read_split(ctx.corpus, "train")
         valid = read_split(ctx.corpus, "valid")
