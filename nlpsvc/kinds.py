@@ -12,18 +12,18 @@ Adding a family (say a transformer LM) is one entry here plus its package and pi
 n-gram models interpolated), which have no artifact or pipeline of their own.
 
 Targets are dotted strings (``"module:attribute"``) imported on first use, so importing this
-module (``nlpsvc.cli`` does) loads no model code, torch or gensim.
+module (``nlpsvc.cli`` does) loads no model code, torch or gensim; the entries are plain
+classes, which cost next to nothing to define (a dataclass or named tuple adds a millisecond
+to every ``nlpsvc`` command's start).
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 
-@dataclass(frozen=True)
 class Family:
     """One model family.
 
@@ -31,23 +31,43 @@ class Family:
     ``cli_export`` (``nlpsvc eval`` / ``export``) and ``batch_classify`` (``nlpsvc score``).
     """
 
-    kind: str
-    package: str
-    pipeline: str  # "module:Class", a pipelines.base.Pipeline
-    config: str  # "module:Class", the dataclass of the [kind] config table
-    blueprint: str  # the service module exposing ``bp`` (and ``OPENAPI_PATHS``)
-    lm: bool = False  # a language model: /score, nlpsvc score and eval through nlpsvc.scoring
-    batch: bool = False  # nlpsvc score --kind KIND through the package's batch_classify
+    __slots__ = ("kind", "package", "pipeline", "config", "blueprint", "lm", "batch")
+
+    def __init__(
+        self,
+        kind: str,
+        package: str,
+        pipeline: str,  # "module:Class", a pipelines.base.Pipeline
+        config: str,  # "module:Class", the dataclass of the [kind] config table
+        blueprint: str,  # the service module exposing ``bp`` (and ``OPENAPI_PATHS``)
+        *,
+        lm: bool = False,  # a language model: /score, nlpsvc score and eval via nlpsvc.scoring
+        batch: bool = False,  # nlpsvc score --kind KIND through the package's batch_classify
+    ) -> None:
+        self.kind, self.package, self.pipeline, self.config = kind, package, pipeline, config
+        self.blueprint, self.lm, self.batch = blueprint, lm, batch
+
+    def __repr__(self) -> str:
+        return f"Family({self.kind!r})"
 
 
-@dataclass(frozen=True)
 class Derived:
     """A language-model scoring kind made of other families' models."""
 
-    kind: str
-    artifact: str  # the family whose served artifact it resolves to (and holds its settings)
-    loader: str  # function of that family's package: loader(artifact) -> model
-    needs: tuple[str, ...]  # the families a model set must have loaded to serve it
+    __slots__ = ("kind", "artifact", "loader", "needs")
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        artifact: str,  # the family whose served artifact it resolves to (holds its settings)
+        loader: str,  # function of that family's package: loader(artifact) -> model
+        needs: tuple[str, ...],  # the families a model set must have loaded to serve it
+    ) -> None:
+        self.kind, self.artifact, self.loader, self.needs = kind, artifact, loader, needs
+
+    def __repr__(self) -> str:
+        return f"Derived({self.kind!r})"
 
 
 # In run order: ngram before lstm (which tunes the mix with the n-gram model), embeddings before
