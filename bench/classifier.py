@@ -459,39 +459,29 @@ def render(results: dict[str, dict[str, Any]]) -> str:
     )
 
 
-def main(only: list[str] | None = None) -> None:
-    """Run all datasets (or ``only``: print, no section); ``--render A.json ...`` writes the
-    section from per-dataset runs saved with NLPSVC_BENCH_JSON (one locked run per dataset)."""
-    from bench.report import write_section
+TITLE = "Classifier: PyTorch fastText-style and TF-IDF vs fastText"
+COMMAND = "flock /tmp/nlpsvc-bench.lock python -m bench.run --only classifier"
 
-    if only and only[0] == "--render":
-        results: dict[str, Any] = {}
-        for path in only[1:]:
-            results.update(json.loads(Path(path).read_text(encoding="utf-8")))
-        write_section("classifier", "Classifier: PyTorch fastText-style and TF-IDF vs fastText",
-                      render(results), "per dataset D (one locked run each): "
-                      "NLPSVC_BENCH_JSON=D.json flock /tmp/nlpsvc-bench.lock python -m "
-                      "bench.classifier D; then python -m bench.classifier --render *.json")
-        return
+
+def main(only: list[str] | None = None) -> None:
+    """Run every dataset (or ``only``, merged into the stored results: one locked run per
+    dataset is fine), store the results in ``bench/results/classifier.json`` and render the
+    section from them (``bench.report.publish``)."""
+    from bench.report import load, publish
+
     names = only or list(DATASETS)
+    stored = load("classifier")
+    results: dict[str, Any] = dict(stored["results"]) if stored and only else {}
     with tempfile.TemporaryDirectory(prefix="nlpsvc-bench-cls-") as tmp:
         workdir = Path(tmp)
         startup = kernel_startup(workdir)
         log(f"numba kernel: {startup}")
         _warm_up(workdir)
-        results = {name: run_dataset(name, workdir) for name in names}
-        for r in results.values():
-            r["kernel"] = startup
-    out = Path(os.environ.get("NLPSVC_BENCH_JSON", "")) if os.environ.get(
-        "NLPSVC_BENCH_JSON") else None
-    if out:
-        out.write_text(json.dumps(results, indent=1), encoding="utf-8")
-    if only:
-        print(render(results))
-        return
-    write_section("classifier", "Classifier: PyTorch fastText-style and TF-IDF vs fastText",
-                  render(results), "flock /tmp/nlpsvc-bench.lock python -m bench.run "
-                  "--only classifier")
+        for name in names:
+            results[name] = run_dataset(name, workdir)
+            results[name]["kernel"] = startup
+    publish("classifier", TITLE, {n: results[n] for n in DATASETS if n in results}, render,
+            COMMAND)
 
 
 if __name__ == "__main__":
