@@ -11,7 +11,8 @@ corpora/demo --only chatbot``, one after another on one thread:
   same word twice in a row; a reply below the tuned confidence threshold replaced by the
   training reply of the best-matching prompt);
 * ``shipped``: what ``make run`` trains now (blocking, fallback, identical pairs once);
-* ``shipped, 1 x 128 model``: the same with one 128-unit LSTM layer (a third of the time).
+* ``shipped with a 1 x 128 model``: the same with one 128-unit LSTM layer (a third of the
+  training time).
 
 Each is measured on the pipeline's own held-out split (the ``test`` records of the stable hash
 split of ``dialogs.jsonl``, 5%; the fallback's threshold is tuned on the ``valid`` 5%, never on
@@ -54,7 +55,7 @@ VARIANTS = {  # label -> --set options over corpora/demo's own config
     "before": OLD_MODEL + OLD_PIPELINE,
     "before + blocking + fallback": OLD_MODEL + ["chatbot.dedup_pairs=false"],
     "shipped": [],
-    "shipped, 1 x 128 model": SMALL_MODEL,
+    "shipped with a 1 x 128 model": SMALL_MODEL,
 }
 DECODINGS = {"greedy": 1, "beam 5": 5}
 
