@@ -18,7 +18,7 @@ from bench.run import SUITES, suite_module
 # convert them to ``report.publish``; remove a name here when its suite stores its results.
 NOT_CONVERTED = {
     "ngram_scale", "classifier", "chatbot",
-    "service", "service_ops", "embeddings", "lstm", "dask",
+    "service", "embeddings", "dask",
 }
 
 
