@@ -98,7 +98,8 @@ class ChatbotPipeline(Pipeline):
                             min_count=cfg.min_count, max_size=cfg.max_vocab,
                             min_words=cfg.min_words)
 
-        model = Seq2Seq(cfg.model_config(len(vocab)))
+        torch.manual_seed(cfg.seed)  # the initial weights too: the same corpus and config
+        model = Seq2Seq(cfg.model_config(len(vocab)))  # train the same model (time budget aside)
         found = 0
         if cfg.pretrained_embeddings:
             found = load_pretrained_embeddings(model.embedding, vocab, cfg.pretrained_embeddings)

@@ -319,3 +319,18 @@ def test_identical_pairs_are_kept_once(tmp_path: Path) -> None:
     assert expected[True]["duplicate_pairs_dropped"]["train"] == 3 * sum(pairs_per)
     assert expected[True]["valid_pairs"] * 2 == expected[False]["valid_pairs"]
     assert expected[False]["duplicate_pairs_dropped"] == {}
+
+
+def test_same_corpus_and_config_train_the_same_model(tmp_path: Path) -> None:
+    """chatbot.seed seeds the initial weights too, not only the training loop."""
+    folder = write_corpus(tmp_path / "same", read_slice(30))
+    states = []
+    for run in ("a", "b"):
+        ctx = TrainContext(corpus=open_corpus(folder), config={"chatbot": {**TINY, "epochs": 1}},
+                           out=tmp_path / run, progress=False)
+        ChatbotPipeline().run(ctx)
+        states.append(load_artifact(load_current(tmp_path / run / "same" / "chatbot"),
+                                    threads=1).model.state_dict())
+    assert states[0].keys() == states[1].keys()
+    for name, tensor in states[0].items():
+        assert torch.equal(tensor, states[1][name]), name

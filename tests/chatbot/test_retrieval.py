@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from nlpsvc.chatbot import decode
 from nlpsvc.chatbot.bot import Chatbot, confidence_of, detokenize
 from nlpsvc.chatbot.retrieval import (
     SIMILARITY_GRID,
@@ -24,6 +26,7 @@ from nlpsvc.chatbot.retrieval import (
     token_f1,
     tune_threshold,
 )
+from nlpsvc.chatbot.vocab import EOS_ID, SOS_ID
 
 PAIRS = [
     ("how are you ?", "i am fine , thank you ."),
@@ -164,16 +167,24 @@ def test_fallback_answers_with_the_best_training_reply(retrieval_bot: Chatbot,
         assert confidence_of(hyp) < 0
 
 
-def test_fallback_scores_equal_the_searched_log_probability(retrieval_bot: Chatbot) -> None:
-    """Oracle for ``score_replies``: the greedy reply's own length-normalised log-probability."""
+def test_reply_scores_equal_the_step_by_step_log_probability(retrieval_bot: Chatbot,
+                                                             real_pairs: list) -> None:
+    """Oracle for ``score_replies`` (batched, teacher-forced, padded): the decoder stepped one
+    word at a time, as the searches do, summing log p of each word and of ``</s>``."""
     bot = retrieval_bot
-    for m in ("how are you ?", "thanks !", "what time is it ?"):
-        ids = bot.vocab.encode(bot.tokenizer(m))
-        tokens, used, hyp = bot.answer(bot.tokenizer(m), 1, fallback=False)
-        assert not used and hyp.finished
-        (score,) = bot.score_replies(ids, [bot.vocab.decode(hyp.tokens)])
-        if "<unk>" not in tokens:
-            assert score == pytest.approx(hyp.score, abs=1e-4)
+    replies = [t for _, t in real_pairs[:6]]  # different lengths: padding in the batch
+    for src, _ in real_pairs[:4]:
+        ids = bot.vocab.encode(src)
+        got = bot.score_replies(ids, replies)
+        for reply, score in zip(replies, got, strict=True):
+            memory, state = decode.encode_one(bot.model, ids)
+            y, total = torch.tensor([SOS_ID]), 0.0
+            with torch.inference_mode():
+                for tok in [*bot.vocab.encode(reply), EOS_ID]:
+                    log_probs, state, _ = bot.model.decoder.step(y, state, memory)
+                    total += float(log_probs[0, tok])
+                    y = torch.tensor([tok])
+            assert score == pytest.approx(total / (len(reply) + 1), abs=1e-4)
 
 
 def test_fallback_off_below_threshold_or_similarity(retrieval_bot: Chatbot) -> None:
