@@ -53,12 +53,16 @@ def _finite(value: Any) -> Any:
 
 @bp.get("/openapi.json")
 def openapi():  # noqa: ANN201
-    """Generated from the declaration in schema.py, plus the non-JSON pages' own entries."""
-    extra: dict = {}
-    for blueprint in current_app.blueprints.values():
-        module = sys.modules.get(blueprint.import_name)
-        extra.update(getattr(module, "OPENAPI_PATHS", {}))
+    """Generated from the declaration in schema.py, plus the non-JSON pages' own entries;
+    built once per number of classes (hot reload may change it), ~10 ms."""
     counts = {len(kinds["classifier"].model.classes) for kinds in registry().sets.values()
               if "classifier" in kinds}
-    spec = schema.openapi(current_app, extra, classes=counts.pop() if len(counts) == 1 else None)
-    return jsonify(spec)
+    classes = counts.pop() if len(counts) == 1 else None
+    built = current_app.extensions.setdefault("nlpsvc.openapi", {})
+    if classes not in built:
+        extra: dict = {}
+        for blueprint in current_app.blueprints.values():
+            module = sys.modules.get(blueprint.import_name)
+            extra.update(getattr(module, "OPENAPI_PATHS", {}))
+        built[classes] = schema.openapi(current_app, extra, classes=classes)
+    return jsonify(built[classes])
