@@ -14,8 +14,8 @@ import pytest
 from bench import report
 from bench.run import SUITES, suite_module
 
-# Sections still written by the legacy ``write_section`` (no stored JSON yet). Their owners
-# convert them to ``report.publish``; remove a name here when its suite stores its results.
+# Sections not (yet) re-measured since their suite stores its results: no JSON, so they are
+# exempt from the render check until their suite runs (a stored result is always checked).
 NOT_CONVERTED = {
     "ngram_scale", "classifier", "chatbot",
     "service", "embeddings", "dask",
@@ -32,9 +32,9 @@ def test_every_section_belongs_to_a_suite() -> None:
 def test_every_section_is_what_its_stored_results_render_to() -> None:
     problems = []
     for name, written in report.sections().items():
-        if name in NOT_CONVERTED:
-            continue
         doc = report.load(name)
+        if doc is None and name in NOT_CONVERTED:  # once stored, it is checked like the rest
+            continue
         render = getattr(suite_module(name), "render", None)
         if doc is None or render is None:
             problems.append(f"{name}: no bench/results/{name}.json or no render(results)")
