@@ -131,7 +131,10 @@ def test_tune_respects_its_budget_on_real_fits() -> None:
     assert len(statuses) == len(grid_for(cfg)) and "skipped" in statuses
     longest_fold = max((p["seconds"] / max(len(p["fold_accuracy"]), 1)
                         for p in rep["points"] if p["status"] != "skipped"), default=0.0)
-    assert rep["seconds"] <= budget + longest_fold + 0.5, rep
+    # The exact rule (stop before a point whose expected time does not fit; at most one fold
+    # over) is checked on a fake clock above. Real fits on a shared CI machine vary from fold
+    # to fold, so here the bound is loose: a few folds over, never the whole grid.
+    assert rep["seconds"] <= budget + 3 * longest_fold + 2.0, rep
     assert rep["points"][0]["status"] == "done"  # the most promising point comes first
     assert rep["folds"] == 3
 
