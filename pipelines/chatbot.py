@@ -36,7 +36,6 @@ from nlpsvc.chatbot.model import Seq2Seq
 from nlpsvc.chatbot.retrieval import ReplyIndex, tune_threshold
 from nlpsvc.chatbot.train import fit, load_pretrained_embeddings, plot_curves
 from nlpsvc.chatbot.vocab import Vocab
-from nlpsvc.config import to_dataclass
 from nlpsvc.text import Tokenizer
 from pipelines.base import Pipeline, Result, TrainContext
 
@@ -68,12 +67,9 @@ class ChatbotPipeline(Pipeline):
     def has_data(self, corpus: Any) -> bool:
         return bool(corpus.has_dialogs)
 
-    def check(self, ctx: TrainContext) -> None:
-        to_dataclass(ChatbotConfig, ctx.section("chatbot"), "chatbot")
-
     def run(self, ctx: TrainContext) -> Result:
         started = time.perf_counter()
-        cfg = to_dataclass(ChatbotConfig, ctx.section("chatbot"), "chatbot")
+        cfg: ChatbotConfig = self.config(ctx)  # checked by nlpsvc.config.family_config
         tokenizer = Tokenizer(ctx.text)
         pairs, stats = {}, {}
         for split in ("train", "valid", "test"):
