@@ -18,7 +18,7 @@ from bench.run import SUITES, suite_module
 # exempt from the render check until their suite runs (a stored result is always checked).
 NOT_CONVERTED = {
     "classifier", "chatbot",
-    "service", "embeddings",
+    "embeddings",
 }
 
 
