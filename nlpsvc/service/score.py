@@ -17,6 +17,8 @@ from nlpsvc.service.schema import parse
 bp = Blueprint("score", __name__)
 
 LM_KINDS = kinds.LM_KINDS  # mix: the set's lstm and ngram models interpolated
+MIX = kinds.derived("mix")  # its needs: the families a set must have loaded
+assert MIX is not None
 
 
 @bp.post("/score")
@@ -43,10 +45,11 @@ def _mix(model: str | None) -> tuple[str, LanguageModel]:
     if name not in reg.sets:
         reg.get("lstm", name)  # the 404 for an unknown set
     loaded = reg.sets[name]
-    missing = [k for k in ("lstm", "ngram") if k not in loaded]
+    needs = MIX.needs
+    missing = [k for k in needs if k not in loaded]
     if missing:
-        raise ApiError(503, "model_unavailable", f"kind mix needs the lstm and ngram models of "
-                       f"{name!r}; not loaded: {', '.join(missing)}")
+        raise ApiError(503, "model_unavailable", f"kind mix needs the {' and '.join(needs)} "
+                       f"models of {name!r}; not loaded: {', '.join(missing)}")
     from nlpsvc.lstm import mix_model  # torch is imported only where an LSTM is loaded
 
     lstm, ngram = loaded["lstm"], loaded["ngram"]
