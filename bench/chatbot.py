@@ -9,11 +9,16 @@ Figures are also given on the full test set (every consecutive pair, no length f
 
     python -m bench.chatbot train --workdir /tmp/chatbot-bench   # 30 min, under flock
     python -m bench.chatbot select --workdir /tmp/chatbot-bench  # anti-LM grid on validation
-    python -m bench.chatbot report --workdir /tmp/chatbot-bench  # figures -> BENCHMARKS.md
+    python -m bench.chatbot report --workdir /tmp/chatbot-bench  # figures -> results, section
     python -m bench.chatbot                                        # both (make bench)
+    python -m bench.run --render --only chatbot                    # section from stored JSON
 
 ``train`` resumes from ``WORKDIR/last.json`` after an interruption; ``report`` reuses a finished
 run without retraining, and the validation sweep of ``select`` (run by ``report`` if missing).
+``report`` stores everything the section shows (figures, training summary and curve, decode
+sweep, sample replies, settings, the anchor's figures) in ``bench/results/chatbot.json`` via
+``bench.report.publish``, and ``render(results)`` writes the section from that dict alone, so the
+section can be rebuilt without WORKDIR.
 """
 
 from __future__ import annotations
@@ -28,8 +33,8 @@ import time
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import asdict, replace
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -46,9 +51,16 @@ from nlpsvc.text import TextConfig
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dailydialog"
 MAX_WORDS = 10  # the tutorial's MAX_LENGTH: keep a pair iff both sides have < 10 words
 MIN_COUNT = 3
+# The anchor's figures, copied from ``../shared/reference/chatbot.md`` (stored with each run's
+# results, so a section renders the anchor it was compared with).
 ANCHOR = {"perplexity": 30.06, "bleu1": 20.74, "bleu2": 7.59, "bleu3": 3.87, "bleu4": 2.33,
           "distinct1": 0.0365, "distinct2": 0.1184, "avg_reply_len": 5.50,
-          "greedy_p50_ms": 32.0}
+          "distinct_replies": 387, "replies": 1334, "tokens": 9582,
+          "greedy_p50_ms": 32.0, "greedy_p50_eos_ms": 24.0}
+TITLE = "Chatbot: seq2seq LSTM with attention on DailyDialog"
+COMMAND = "python -m bench.chatbot"
+THROUGHPUT_SECONDS = 20.0  # per decoding, of POST /reply under gunicorn (5 s for --limit runs)
+THROUGHPUT_CLIENTS = 4
 
 # The model and training settings of the benchmark run (picked on the validation split).
 MODEL = dict(embedding_dim=256, hidden_size=512, num_layers=2, attention="general",
@@ -185,9 +197,10 @@ def _publish(bot: Chatbot, root: Path) -> None:
         w.manifest.update(text=bot.text.to_dict(), config={"bench": "chatbot"}, metrics={})
 
 
-def _throughput(bot: Chatbot, workdir: Path, messages: list[str], seconds: float = 20.0) -> dict:
+def _throughput(bot: Chatbot, workdir: Path, messages: list[str],
+                seconds: float = THROUGHPUT_SECONDS) -> dict:
     """Requests/s of ``POST /reply`` under gunicorn (2 workers x 1 thread, 1 torch thread each)
-    from 4 concurrent keep-alive clients, greedy and beam-5."""
+    from ``THROUGHPUT_CLIENTS`` concurrent keep-alive clients, greedy and beam-5."""
     import http.client
     import socket
     import subprocess
@@ -239,9 +252,10 @@ def _throughput(bot: Chatbot, workdir: Path, messages: list[str], seconds: float
                     key = "ok" if resp.status == 200 else "5xx" if resp.status >= 500 else "other"
                     with lock:
                         counts[key] += 1
-                    j += 4
+                    j += THROUGHPUT_CLIENTS
 
-            threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+            threads = [threading.Thread(target=client, args=(i,))
+                       for i in range(THROUGHPUT_CLIENTS)]
             t0 = time.time()
             for t in threads:
                 t.start()
@@ -249,7 +263,7 @@ def _throughput(bot: Chatbot, workdir: Path, messages: list[str], seconds: float
                 t.join()
             elapsed = time.time() - t0
             out[f"beam{beam}"] = {"requests_per_s": round(counts["ok"] / elapsed, 1), **counts}
-        return out
+        return {**out, "seconds": seconds, "clients": THROUGHPUT_CLIENTS}
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -302,9 +316,13 @@ def select(workdir: Path, data: dict | None = None, bot: Chatbot | None = None) 
     return out
 
 
-def report(workdir: Path, limit: int | None = None) -> dict:
-    """Figures of a finished run (no retraining) -> figures.json and the BENCHMARKS.md section."""
-    from bench.report import commit
+def report(workdir: Path, limit: int | None = None) -> dict[str, Any]:
+    """Figures of a finished run (no retraining) -> ``bench/results/chatbot.json`` and the
+    BENCHMARKS.md section rendered from it; returns the results dict.
+
+    With ``limit`` (a smoke run on the first N pairs) nothing is published: the results go to
+    ``WORKDIR/results.json`` and the section is printed."""
+    from bench.report import publish
 
     torch.set_num_threads(1)  # latency is specified on one core; figures do not depend on it
     summary = json.loads((workdir / "train.json").read_text(encoding="utf-8"))
@@ -312,7 +330,7 @@ def report(workdir: Path, limit: int | None = None) -> dict:
     bot = Chatbot.load(workdir / "bot")
     data = load_protocol()
     fifteen = [" ".join(s) for s, _ in data["test_full"] if len(s) == 15][:100]
-    if limit:  # smoke runs only: the section then says it is not the full protocol
+    if limit:  # smoke runs only: never published
         data = {k: v[:limit] if isinstance(v, list) else v for k, v in data.items()}
     sweep_file = workdir / "decode_sweep.json"
     sweep = json.loads(sweep_file.read_text(encoding="utf-8")) if sweep_file.is_file() else None
@@ -321,7 +339,14 @@ def report(workdir: Path, limit: int | None = None) -> dict:
         sweep = select(workdir, data, bot)
     dec = replace(ML_DECODE, **sweep["chosen"])
     bot.defaults = dec  # the served default (and the published artifact's)
-    figs = {
+    unk = sum(w not in bot.vocab for _, t in data["test"] for w in t)
+    reply_tokens = sum(len(t) + 1 for _, t in data["test"])  # + </s>, as perplexity counts
+    results: dict[str, Any] = {
+        "anchor": dict(ANCHOR),
+        "settings": {"max_words": MAX_WORDS, "min_count": MIN_COUNT,
+                     "max_tgt_len": bot.max_tgt_len, "distinct2_goal": DISTINCT2_GOAL,
+                     "limit": limit, "test_reply_unk_share": unk / max(reply_tokens, 1)},
+        "training": summary,  # incl. the validation curve ("history")
         "decode": asdict(dec),
         "validation_sweep": sweep,
         "protocol_greedy_ml": _figures(bot, data["test"], 1, ML_DECODE),
@@ -331,32 +356,35 @@ def report(workdir: Path, limit: int | None = None) -> dict:
     }
     bot.model.eval()
     _latency(bot, fifteen[:5], 1)  # warm-up
-    figs["latency_greedy_ml"] = _latency(bot, fifteen, 1, anti_lm=0.0)
-    figs["latency_greedy"] = _latency(bot, fifteen, 1)
-    figs["latency_beam5"] = _latency(bot, fifteen, 5)
-    figs["throughput"] = _throughput(bot, workdir, fifteen, 5.0 if limit else 20.0)
-    figs["summary"] = {k: v for k, v in summary.items() if k != "history"}
-    figs["measured"] = {"commit": commit(),
-                        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
-    (workdir / "figures.json").write_text(json.dumps(figs, indent=2), encoding="utf-8")
-    render(workdir, figs, summary, bot.max_tgt_len, write=not limit)
-    return figs
+    results["latency_greedy_ml"] = _latency(bot, fifteen, 1, anti_lm=0.0)
+    results["latency_greedy"] = _latency(bot, fifteen, 1)
+    results["latency_beam5"] = _latency(bot, fifteen, 5)
+    results["throughput"] = _throughput(bot, workdir, fifteen,
+                                        5.0 if limit else THROUGHPUT_SECONDS)
+    if limit:
+        (workdir / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+        print(render(json.loads(json.dumps(results))))
+    else:
+        publish("chatbot", TITLE, results, render, COMMAND)
+    return results
 
 
-def render(workdir: Path, figs: dict, summary: dict, max_tgt_len: int, write: bool = True) -> str:
-    """The BENCHMARKS.md section from saved figures (``report --render-only`` rewrites it
-    without measuring again)."""
-    from bench.report import table, write_section
+def render(results: dict[str, Any]) -> str:
+    """The BENCHMARKS.md section body from the stored results alone (``report`` publishes
+    them; ``python -m bench.run --render --only chatbot`` re-renders without measuring)."""
+    from bench.report import table
 
-    pg, pb, fg = figs["protocol_greedy"], figs["protocol_beam5"], figs["full_greedy"]
-    pm = figs.get("protocol_greedy_ml", {})
-    lg, lb, tp = figs["latency_greedy"], figs["latency_beam5"], figs["throughput"]
-    lm = figs.get("latency_greedy_ml")
-    dec = figs.get("decode", asdict(ML_DECODE))
-    sweep = figs.get("validation_sweep")
+    pg, pb, fg = results["protocol_greedy"], results["protocol_beam5"], results["full_greedy"]
+    pm = results["protocol_greedy_ml"]
+    lg, lb, tp = results["latency_greedy"], results["latency_beam5"], results["throughput"]
+    lm = results["latency_greedy_ml"]
+    dec = results["decode"]
+    sweep = results["validation_sweep"]
+    anchor, st, summary = results["anchor"], results["settings"], results["training"]
+    max_tgt_len, d2_goal = st["max_tgt_len"], st["distinct2_goal"]
 
     def row(name: str, key: str, fmt: str, goal: str) -> list:
-        vals = [ANCHOR.get(key), pm.get(key), pg.get(key), pb.get(key), fg.get(key)]
+        vals = [anchor.get(key), pm.get(key), pg.get(key), pb.get(key), fg.get(key)]
         return [name, *("–" if v is None else format(v, fmt) for v in vals), goal]
 
     def strings(f: dict) -> str:
@@ -372,11 +400,11 @@ def render(workdir: Path, figs: dict, summary: dict, max_tgt_len: int, write: bo
         row("BLEU-3", "bleu3", ".2f", ""),
         row("BLEU-4", "bleu4", ".2f", "≥ 2.33"),
         row("distinct-1", "distinct1", ".4f", ""),
-        row("distinct-2", "distinct2", ".4f", "≥ 0.15"),
+        row("distinct-2", "distinct2", ".4f", f"≥ {d2_goal:g}"),
         row("average reply length (words)", "avg_reply_len", ".2f", ""),
-        ["distinct reply strings", "387 of 1334", strings(pm), strings(pg), strings(pb),
+        ["distinct reply strings", strings(anchor), strings(pm), strings(pg), strings(pb),
          strings(fg), ""],
-        ["test pairs / reply tokens", "1334 / 9582", tokens(pm), tokens(pg), tokens(pb),
+        ["test pairs / reply tokens", tokens(anchor), tokens(pm), tokens(pg), tokens(pb),
          tokens(fg), ""],
     ]
     anti = (f"MMI-antiLM λ={dec['anti_lm']:g}, γ={dec['anti_lm_steps']}"
@@ -394,7 +422,7 @@ greedy): the anti-LM objective of Li et al. 2016, `log p(T|S) − λ·Σ_(t<γ) 
 `p(T)` is our own decoder run on an empty source (no second model), ranks replies that are likely
 whatever the message below ones that answer it. Rule, on validation figures only (the test split
 was decoded only with λ=0 and the chosen setting): the highest validation BLEU-4 among the
-grid's settings with validation distinct-2 ≥ 0.15. It picks
+grid's settings with validation distinct-2 ≥ {d2_goal:g}. It picks
 λ={ch['anti_lm']:g}, γ={ch['anti_lm_steps']} (the served default: `/reply` without
 `anti_lm`). λ=0 is the maximum-likelihood decoder of before, unchanged.
 
@@ -404,20 +432,20 @@ grid's settings with validation distinct-2 ≥ 0.15. It picks
     goals = [
         ("test perplexity ≤ 24", pg["perplexity"] <= 24, f"{pg['perplexity']:.2f}"),
         ("BLEU-4 ≥ 2.33 (greedy)", pg["bleu4"] >= 2.33, f"{pg['bleu4']:.2f}"),
-        ("distinct-2 ≥ 0.15 (greedy)", pg["distinct2"] >= 0.15, f"{pg['distinct2']:.4f}"),
+        (f"distinct-2 ≥ {d2_goal:g} (greedy)", pg["distinct2"] >= d2_goal,
+         f"{pg['distinct2']:.4f}"),
         ("greedy p50 ≤ 50 ms", lg["p50_ms"] <= 50, f"{lg['p50_ms']:.1f} ms"),
         ("beam-5 p50 ≤ 200 ms", lb["p50_ms"] <= 200, f"{lb['p50_ms']:.1f} ms"),
     ]
     reading = "; ".join(f"{g} {'met' if ok else '**not met**'} ({v})" for g, ok, v in goals)
-    m_at = figs.get("measured")
-    measured = (f"\nFigures measured at commit {m_at['commit']}, {m_at['date']}.\n"
-                if m_at else "")
-    beam_note = "" if pb["distinct2"] >= DISTINCT2_GOAL else f"""
+    smoke = (f"\n**Smoke run on the first {st['limit']} pairs of each split: not the "
+             "protocol's figures.**\n" if st.get("limit") else "")
+    beam_note = "" if pb["distinct2"] >= d2_goal else f"""
 
 The distinct-2 goal is read on greedy decoding, as the anchor's figures are; beam-5 with the same
 anti-LM setting (λ and γ were chosen for greedy) gives distinct-2 {pb['distinct2']:.4f}, below
-0.15: a wider search finds the generic replies again. `/reply` searches with beam 5 unless told
-`beam: 1`; an anti-LM setting for beam search would need its own validation sweep (not run)."""
+{d2_goal:g}: a wider search finds the generic replies again. `/reply` searches with beam 5 unless
+told `beam: 1`; an anti-LM setting for beam search would need its own validation sweep (not run)."""
     ml_latency = (f"; maximum-likelihood greedy p50 {lm['p50_ms']:.1f} ms (the anti-LM's "
                   "language-model rows join the same decoder calls for γ steps, and the "
                   "empty source is encoded once per model)" if lm else "")
@@ -430,28 +458,31 @@ anti-LM setting (λ and γ were chosen for greedy) gives distinct-2 {pb['distinc
     )
     body = f"""
 Protocol of `../shared/reference/chatbot.md` (DailyDialog official splits, the tutorial's
-normalisation, both sides < 10 words, vocabulary min count 3 → {c['vocab']} ids incl. 5 reserved;
+normalisation, both sides < {st['max_words']} words, vocabulary min count {st['min_count']} →
+{c['vocab']} ids incl. 5 reserved;
 {c['train_kept']} training pairs of {c['train_filtered']} after dropping trimmed words,
-{c['valid']} validation, {c['test']} test pairs). Same budget as the anchor: 30 minutes of
-training with at most 2 threads, best validation checkpoint kept; perplexity is teacher-forced
-and so the same for every decoding. The anchor's figures are
-copied from the reference (measured there on this kind of machine, not re-run here).
+{c['valid']} validation, {c['test']} test pairs). Budget: {t['max_minutes']:g} minutes of
+training (the anchor's: 30) with at most 2 threads, best validation checkpoint kept; perplexity
+is teacher-forced and so the same for every decoding. The anchor's figures are copied from the
+reference (measured there on this kind of machine, not re-run here).
 
 Ours: {summary['params'] / 1e6:.1f}M parameters; shared tied embedding {m['embedding_dim']},
-2-layer bidirectional LSTM encoder {m['hidden_size']} (directions summed), 2-layer LSTM decoder
-with Luong `{m['attention']}` attention and input feeding, dropout {m['dropout']}; AdamW lr
+{m['num_layers']}-layer bidirectional LSTM encoder {m['hidden_size']} (directions summed),
+{m['num_layers']}-layer LSTM decoder with Luong `{m['attention']}` attention and input feeding,
+dropout {m['dropout']}; AdamW lr
 {t['lr']} weight decay {t['weight_decay']}, batch {t['batch_size']}, plateau lr decay
 ×{t['lr_gamma']}, gradient clipping {t['clip']}, word dropout α={t.get('word_dropout', 0)} (a
 training word seen c times becomes `<unk>` with probability α/(α+c): the protocol drops every
-training pair holding a trimmed word, so without it `<unk>`, 3.2% of the test reply tokens, is
-never seen in training), early stopping patience {t['patience']}, {t['threads']} training
+training pair holding a trimmed word, so without it `<unk>`,
+{st['test_reply_unk_share']:.1%} of the test reply tokens, is never seen in training), early
+stopping patience {t['patience']}, {t['threads']} training
 thread(s) (the protocol allows two). Stopped by `{summary['stopped']}` after
 {summary['seconds'] / 60:.1f} min; best epoch {summary['best_epoch']} (validation perplexity
 {summary['best_valid_ppl']:.2f}). Decoding: {anti}, greedy unless said, no-repeat-3-gram,
-max 10 words, `<unk>` never emitted.
+max {max_tgt_len} words, `<unk>` never emitted.
 
 Validation perplexity by epoch: {curve}.
-{selection}{measured}
+{selection}{smoke}
 Against the issue's goals ({anti}): {reading}.
 
 {table(["metric", "anchor (greedy)", "ours greedy, max. likelihood", f"ours greedy, {anti}",
@@ -463,21 +494,18 @@ map to `<unk>`, replies still capped at {max_tgt_len} words).{beam_note}
 Latency, one thread, batch 1, a 15-word test message ({lg['n']} messages, tokenising and
 detokenising included, stopping at `</s>` or {max_tgt_len} words), {anti}: greedy p50
 {lg['p50_ms']:.1f} ms (p90 {lg['p90_ms']:.1f}; goal ≤ 50), beam-5 p50 {lb['p50_ms']:.1f} ms
-(p90 {lb['p90_ms']:.1f}; goal ≤ 200){ml_latency}. Anchor greedy median 24 ms stopping at EOS.
+(p90 {lb['p90_ms']:.1f}; goal ≤ 200){ml_latency}. Anchor greedy median
+{anchor['greedy_p50_eos_ms']:g} ms stopping at EOS.
 
 `POST /reply` under gunicorn (`nlpsvc serve --workers 2 --threads 1`, one torch thread per
-worker), 4 concurrent keep-alive clients sending the same 15-word messages for 20 s:
+worker), {tp['clients']} concurrent keep-alive clients sending the same 15-word messages for
+{tp['seconds']:g} s:
 greedy {tp['beam1']['requests_per_s']} requests/s ({tp['beam1']['5xx']} 5xx), beam-5
 {tp['beam5']['requests_per_s']} requests/s ({tp['beam5']['5xx']} 5xx).
 
 Sample exchanges (greedy, {anti}, protocol test set):
 {samples}
 """
-    if write:
-        write_section("chatbot", "Chatbot: seq2seq LSTM with attention on DailyDialog", body,
-                      "python -m bench.chatbot")
-    else:
-        print(body)
     return body
 
 
@@ -493,21 +521,24 @@ def main(argv: list[str] | None = None) -> None:
                     help="training budget (the protocol's is 30)")
     ap.add_argument("--limit", type=int, help="evaluate on the first N pairs only (smoke test)")
     ap.add_argument("--render-only", action="store_true",
-                    help="rewrite the BENCHMARKS.md section from WORKDIR/figures.json")
+                    help="rewrite the section from bench/results/chatbot.json (the same as "
+                         "`python -m bench.run --render --only chatbot`)")
     args = ap.parse_args(argv if argv is not None else [])
+    if args.render_only:  # no training, no measuring: the stored JSON only
+        from bench.run import render as render_stored
+
+        if render_stored(["chatbot"]):
+            sys.exit(1)
+        return
     done = (args.workdir / "train.json").is_file()
     if args.action == "train" or (args.action == "all" and not done):
         train(args.workdir, progress=not args.no_progress, max_minutes=args.max_minutes)
-    if args.render_only:
-        figs = json.loads((args.workdir / "figures.json").read_text(encoding="utf-8"))
-        summary = json.loads((args.workdir / "train.json").read_text(encoding="utf-8"))
-        render(args.workdir, figs, summary, MAX_TGT_LEN)
-        return
     if args.action == "select":
         print(json.dumps(select(args.workdir)["chosen"]))
     if args.action in ("report", "all"):
-        figs = report(args.workdir, args.limit)
-        print(json.dumps({k: v for k, v in figs.items() if k != "summary"}, indent=1)[:4000])
+        results = report(args.workdir, args.limit)
+        print(json.dumps({k: v for k, v in results.items() if k != "training"},
+                         indent=1)[:4000])
 
 
 if __name__ == "__main__":
