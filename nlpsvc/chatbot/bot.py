@@ -265,7 +265,8 @@ class Chatbot:
         ``anti_lm_steps`` (MMI-antiLM, see ``decode``) rank the searches, not sampling.
         A search's unsure reply is replaced by a training reply (``DecodeDefaults.fallback``;
         ``fallback=False`` turns it off); the alternatives are then the training replies of the
-        best-matching prompt, with the model's scores of them."""
+        best-matching prompt, with the model's scores of them, followed by the search's own
+        replies up to ``n_best``."""
         src, used, truncated = self.source(message, history)
         ids = self.vocab.encode(src)
         d = self.defaults
@@ -297,9 +298,17 @@ class Chatbot:
         confidence = confidence_of(hyps[0]) if hyps else None
         if fallback and sampling is None and hyps:
             found = self.fallback(src, hyps[0])
-            if found is not None:  # the alternatives: the retrieved replies, best score first
+            if found is not None:  # the alternatives: the retrieved replies, best score first,
+                generated = alternatives  # then the model's own replies up to n_best
                 alternatives = [{"text": detokenize(r), "score": round(sc, 4)}
                                 for r, sc in found[:n_best]]
+                seen = {a["text"] for a in alternatives}
+                for a in generated:
+                    if len(alternatives) >= n_best:
+                        break
+                    if a["text"] not in seen:
+                        alternatives.append(a)
+                        seen.add(a["text"])
                 attention = None
                 if return_attention:
                     attention = {"source": src or [""], "reply": found[0][0],

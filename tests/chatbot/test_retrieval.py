@@ -155,8 +155,15 @@ def test_fallback_answers_with_the_best_training_reply(retrieval_bot: Chatbot,
         r = bot.reply(message, beam=3, n_best=3)
         candidates = bot.retrieve_all(bot.source(message)[0])
         assert r.retrieved and r.text == detokenize(candidates[0][0])
-        assert [a["text"] for a in r.alternatives] == [detokenize(c[0]) for c in candidates[:3]]
-        scores = [a["score"] for a in r.alternatives]
+        retrieved = [detokenize(c[0]) for c in candidates[:3]]
+        texts = [a["text"] for a in r.alternatives]
+        assert texts[:len(retrieved)] == retrieved  # the training replies first ...
+        # ... then the search's own replies, in its order, not repeating one, up to n_best
+        searched = [a["text"] for a in bot.reply(message, beam=3, n_best=3,
+                                                 fallback=False).alternatives]
+        fill = [t for t in dict.fromkeys(searched) if t not in retrieved]
+        assert texts[len(retrieved):] == fill[:3 - len(retrieved)]
+        scores = [a["score"] for a in r.alternatives[:len(retrieved)]]
         assert scores == sorted(scores, reverse=True)
         # the score is the model's, as for generated replies: teacher-forced, length-normalised
         assert scores[0] == pytest.approx(candidates[0][2], abs=1e-4)
