@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from nlpsvc.ngram import probing, wordids
+from nlpsvc.ngram import hugemap, probing, wordids
 from nlpsvc.ngram.tables import BackoffTables
 from nlpsvc.ngram.vocab import BOS_ID, EOS, EOS_ID, SPECIALS, UNK_ID, Vocabulary
 
@@ -495,8 +495,11 @@ class NgramModel:
         return d
 
     @classmethod
-    def load(cls, directory: str | Path, mmap: bool = True) -> NgramModel:
-        """Load a model written by ``save``; arrays are memory-mapped read-only by default.
+    def load(cls, directory: str | Path, mmap: bool = True, huge_pages: bool = True
+             ) -> NgramModel:
+        """Load a model written by ``save``; arrays are memory-mapped read-only by default, in
+        2 MiB pages where the system allows (``hugemap``: half the lookups' time on a large
+        model; ``huge_pages=False``: 4 KiB pages).
 
         The compiled kernels are loaded (from numba's cache) before returning. A model saved
         before the hash tables existed (no ``probe`` in its header) still loads: its tables are
@@ -513,15 +516,19 @@ class NgramModel:
                 f"{d}: format {header.get('format')!r} v{header.get('format_version')!r}, "
                 f"this nlpsvc reads {FORMAT} v{FORMAT_VERSION}"
             )
-        mode = "r" if mmap else None  # mapped arrays become plain views in __init__
+
+        def array(name: str) -> np.ndarray:  # mapped arrays become plain views in __init__
+            path = d / name
+            return hugemap.load(path, huge_pages) if mmap else np.load(path, allow_pickle=False)
+
         N = int(header["order"])
         lp, bo, keys = [], [], [None]
         for o in range(1, N + 1):
-            lp.append(np.load(d / f"logprob{o}.npy", mmap_mode=mode))
+            lp.append(array(f"logprob{o}.npy"))
             if o >= 2:
-                keys.append(np.load(d / f"keys{o}.npy", mmap_mode=mode))
+                keys.append(array(f"keys{o}.npy"))
             if o < N:
-                bo.append(np.load(d / f"backoff{o}.npy", mmap_mode=mode))
+                bo.append(array(f"backoff{o}.npy"))
         words = json.loads((d / "vocab.json").read_text("utf-8"))
         if len(words) != header["vocab_size"] or lp[0].shape[0] != len(words):
             raise ValueError(f"{d}: vocabulary size does not match the arrays")
@@ -530,14 +537,14 @@ class NgramModel:
                 raise ValueError(f"{d}: order-{o} keys and probabilities differ in length")
         probe: list[np.ndarray | None] | None = None
         if header.get("probe") == probing.LAYOUT:
-            probe = [None] + [np.load(d / f"probe{o}.npy", mmap_mode=mode)
+            probe = [None] + [array(f"probe{o}.npy")
                               for o in range(2, N + 1)]
             for o in range(2, N + 1):
                 if not probing.valid(probe[o - 1], keys[o - 1].shape[0]):  # type: ignore[arg-type]
                     raise ValueError(f"{d}: probe{o}.npy does not fit the order-{o} keys")
         vocab_table = None
         if header.get("vocab_probe") == wordids.LAYOUT:
-            blob, offsets, slots = (np.load(d / f, mmap_mode=mode) for f in wordids.FILES)
+            blob, offsets, slots = (array(f) for f in wordids.FILES)
             if not wordids.valid(blob, offsets, slots, len(words)):
                 raise ValueError(f"{d}: {', '.join(wordids.FILES)} do not fit the vocabulary")
             vocab_table = (blob, offsets, slots)
