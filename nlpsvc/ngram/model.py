@@ -49,17 +49,14 @@ STORE = np.float32
 _NO_F64 = np.empty(0, dtype=np.float64)  # per-token outputs when none are asked for
 _NO_I64 = np.empty(0, dtype=np.int64)
 _NO_BOOL = np.empty(0, dtype=np.bool_)
-# ``nlpsvc.ngram.kernel``, imported by the first model that scores (``_kernel_desc``): numba
-# costs ~120 MB of RSS, which ``import nlpsvc.ngram`` and a build's early stages do without.
-kernel: ModuleType | None = None
 
 
 def _load_kernel() -> ModuleType:
-    global kernel
-    if kernel is None:
-        from nlpsvc.ngram import kernel as k
+    """``nlpsvc.ngram.kernel``, imported by the first model that scores (``_kernel_desc``):
+    numba costs ~120 MB of RSS, which ``import nlpsvc.ngram`` and a build's early stages do
+    without."""
+    from nlpsvc.ngram import kernel
 
-        kernel = k
     return kernel
 
 
@@ -135,6 +132,7 @@ class NgramModel:
         # the kernel's descriptor of the arrays, and the views it points into (kept alive)
         self._desc: np.ndarray | None = None
         self._hold: list[np.ndarray] = []
+        self._k: Any = None  # kernel.for_order(order): the entry points compiled for it
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -240,7 +238,7 @@ class NgramModel:
         """Build the missing hash tables and load the compiled kernels now, not on the first
         request (``load`` calls it: a server worker answers its first query at full speed)."""
         desc = self._kernel_desc()
-        k = _load_kernel()
+        k = self._k
         self._score_lists([["a"]], np.ones(1, dtype=np.int64), True, True, False)
         k.score_text_one(b"a", 1, True, True, desc)
         k.score_sentences(_NO_I64, np.zeros(1, dtype=np.int64), True, True, desc,
@@ -263,6 +261,7 @@ class NgramModel:
             desc, hold = k.describe(self.V, self.keys, probe, self.lp, self.bo,
                                          self.missing_backoff, self.vocab_table)
             self._hold = hold
+            self._k = k.for_order(self.order)
             self._desc = desc
         return self._desc
 
@@ -284,11 +283,11 @@ class NgramModel:
         else:
             tok = (_NO_F64, _NO_I64, _NO_BOOL)
         text = wordids.encode_sentences(sentences)
-        if text is None or not kernel.score_text(  # type: ignore[union-attr]
+        if text is None or not self._k.score_text(
                 text, lens, bos, eos, desc, totals, oovs, per_token, *tok):
             words = self._ids(chain.from_iterable(sentences), n)
-            kernel.score_sentences(words, lens, bos, eos, desc, totals,  # type: ignore[union-attr]
-                                   oovs, per_token, *tok)
+            self._k.score_sentences(words, lens, bos, eos, desc, totals, oovs, per_token,
+                                    *tok)
         return totals, oovs, *tok
 
     # ---------------------------------------------------------------- public scoring
@@ -315,7 +314,7 @@ class NgramModel:
             text = wordids.encode(tokens, n)
             if text is not None:
                 desc = self._desc if self._desc is not None else self._kernel_desc()
-                total, oov = kernel.score_text_one(text, n, bos, eos, desc)  # type: ignore[union-attr]
+                total, oov = self._k.score_text_one(text, n, bos, eos, desc)
                 n += eos
                 return SentenceScore(total, n, oov,
                                      10.0 ** (-total / n) if self.proper and n else None)
