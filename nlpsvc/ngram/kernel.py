@@ -41,7 +41,7 @@ import numba
 import numpy as np
 
 from nlpsvc.ngram._probejit import address, find, home, prefetch, step
-from nlpsvc.ngram._wordidsjit import lookup
+from nlpsvc.ngram._wordidsjit import head_and_hash, lookup_hashed
 from nlpsvc.ngram.probing import SEED, readonly, row_bits
 from nlpsvc.ngram.vocab import BOS_ID, EOS_ID, UNK_ID
 
@@ -51,7 +51,7 @@ from nlpsvc.ngram.vocab import BOS_ID, EOS_ID, UNK_ID
 # float64, as older models): read either way, each value widened to float64 before any sum.
 KEYS, ROWS, SLOTS, NSLOTS, RBITS, LP, BO, F32 = range(8)
 # ... and a last row for the vocabulary table (``wordids``): bytes, offsets, slots
-V_BLOB, V_BYTES, V_SLOTS, V_NSLOTS, V_RBITS, V_OFFSETS = range(6)
+V_BLOB, V_BYTES, V_SLOTS, V_NSLOTS, V_OFFSETS = range(5)
 # The table slots of a position are prefetched AHEAD positions before they are probed (its
 # word hashes need no lookup): a DRAM miss (~200 ns here) then overlaps the work of the
 # positions in between instead of stalling each (measured: ~1.5x on a 4M-token order-5 model;
@@ -98,9 +98,8 @@ def describe(
     blob, offsets, vslots = vocab
     desc[N, V_BLOB] = addr(blob, np.uint8)
     desc[N, V_BYTES] = blob.shape[0]
-    desc[N, V_SLOTS] = addr(vslots, np.uint32)
+    desc[N, V_SLOTS] = addr(vslots, np.uint64)
     desc[N, V_NSLOTS] = vslots.shape[0]
-    desc[N, V_RBITS] = row_bits(V)
     desc[N, V_OFFSETS] = addr(offsets, np.int64)
     return desc, hold
 
@@ -156,15 +155,21 @@ def _score(
     use_text = words.shape[0] == 0
     blob = numba.carray(address(desc[N, V_BLOB]), desc[N, V_BYTES], np.uint8)
     offsets = numba.carray(address(desc[N, V_OFFSETS]), V + 1, np.int64)
-    vslots = numba.carray(address(desc[N, V_SLOTS]), desc[N, V_NSLOTS], np.uint32)
-    vbits = desc[N, V_RBITS]
+    vslots = numba.carray(address(desc[N, V_SLOTS]), (desc[N, V_NSLOTS], 2), np.uint64)
     n_text = len(text)
     ring_id = np.zeros(RING, dtype=np.int64)
     H = np.zeros((RING, N + 1), dtype=np.uint64)
     ctx = np.full(N + 1, -1, dtype=np.int64)  # rows of the n-grams ending at t - 1
     cur = np.full(N + 1, -1, dtype=np.int64)  # ... and at t
-    # the lookahead cursor: next position to produce, its sentence, place, word and byte
-    u, us, up, uw, ua = 0, 0, 0, 0, 0
+    # the lookahead cursor: next position to produce, its sentence, place and word
+    u, us, up, uw = 0, 0, 0, 0
+    # the token scan, AHEAD tokens before the lookahead: each text token's bounds, head and
+    # hash, and its vocabulary slot asked for (then one cache line: ``wordids``)
+    n_tok = lens.sum() if use_text else 0
+    nvs = desc[N, V_NSLOTS]
+    tb = np.zeros((RING, 2), dtype=np.int64)
+    th = np.zeros((RING, 2), dtype=np.uint64)
+    sc, sa = 0, 0
     t = 0
     j = 0
     for s in range(ns):
@@ -181,11 +186,21 @@ def _score(
                 elif eos and up == F - 1:
                     x = EOS_ID
                 elif use_text:
-                    e = ua
-                    while e < n_text and text[e] != 0:
-                        e += 1
-                    x = lookup(text, ua, e, blob, offsets, vslots, vbits, UNK_ID)
-                    ua = e + 1
+                    while sc < n_tok and sc <= uw + AHEAD:  # scan token sc, ask for its slot
+                        e = sa
+                        while e < n_text and text[e] != 0:
+                            e += 1
+                        k = sc % RING
+                        tb[k, 0] = sa
+                        tb[k, 1] = e
+                        th[k, 0], th[k, 1] = head_and_hash(text, sa, e)
+                        prefetch(desc[N, V_SLOTS] + 16 * home(th[k, 1], nvs))
+                        sa = e + 1
+                        sc += 1
+                    k = uw % RING
+                    x = lookup_hashed(text, tb[k, 0], tb[k, 1], th[k, 0], th[k, 1], blob,
+                                      offsets, vslots, UNK_ID)
+                    uw += 1
                 else:
                     x = words[uw]
                     uw += 1

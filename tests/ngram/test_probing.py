@@ -225,14 +225,20 @@ def test_table_that_does_not_fit_is_an_error(lm4, tmp_path):
 @pytest.mark.parametrize("nul", [False, True])  # a word holding NUL: the one-by-one build
 def test_vocabulary_table_maps_as_the_dict(nul):
     words = ["<unk>", "<s>", "</s>", "a", "é", "\ud800", "a", "", "two words", "日本"]
-    words += ["x\x00y"] * nul
+    # 8 bytes (a whole head), longer words sharing a head, one stored twice
+    words += ["internat", "internati", "international", "internationalization", "internati"]
+    words += ["x\x00y", "internat\x00y"] * nul
+    rng = random.Random(nul)
+    words += ["".join(rng.choices("abé\x01", k=rng.randint(0, 20))) for _ in range(3000)]
     index = {w: i for i, w in enumerate(words)}  # "a": its last id, as NgramModel._index
     blob, offsets, slots = wordids.build(words)
     assert wordids.valid(blob, offsets, slots, len(words))
-    rb = probing.row_bits(len(words))
-    for tok in [*words, "b", "aa", "日", "\udfff", "two", "x"]:
+    others = ["b", "aa", "日", "\udfff", "two", "x", "interna", "internatio", "internationa",
+              "internationalizatio", "internationalizations", "internat\x01"]
+    others += ["".join(rng.choices("abé\x01", k=rng.randint(0, 20))) for _ in range(3000)]
+    for tok in [*words, *others]:
         text = tok.encode("utf-8", "surrogatepass")
-        got = wordids.lookup(text, 0, len(text), blob, offsets, slots, rb, 0)
+        got = wordids.lookup(text, 0, len(text), blob, offsets, slots, 0)
         assert got == index.get(tok, 0), tok
     assert wordids.encode(["a", "b"], 2) == b"a\x00b"
     assert wordids.encode([], 0) == b"" and wordids.encode([""], 1) == b""
