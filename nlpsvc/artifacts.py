@@ -14,7 +14,6 @@ process is still writing is kept (its writer holds a lock on it).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -31,7 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from nlpsvc import __version__
+from nlpsvc import __version__, hugemap
 from nlpsvc.kinds import KINDS
 from nlpsvc.locks import LockHeld, exclusive
 
@@ -47,12 +46,9 @@ class ArtifactError(Exception):
     """An artifact is missing, incomplete, corrupted or of an unknown format."""
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+def sha256_file(path: Path) -> str:
+    """The manifest's hash of a file (read so that the page cache holds it in huge pages)."""
+    return hugemap.sha256(path)
 
 
 def library_versions(*names: str) -> dict[str, str]:
@@ -134,6 +130,7 @@ class ArtifactWriter:
         files = {}
         for path in sorted(p for p in self.dir.rglob("*") if p.is_file()):
             rel = path.relative_to(self.dir).as_posix()
+            hugemap.settle(path)  # durable before the manifest; read back in large folios
             files[rel] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
         if not files:
             raise ArtifactError(f"refusing to publish an empty {self.manifest['kind']} model")

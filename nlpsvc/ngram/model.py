@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from nlpsvc.ngram import hugemap, probing, wordids
+from nlpsvc import hugemap
+from nlpsvc.ngram import probing, wordids
 from nlpsvc.ngram.tables import BackoffTables
 from nlpsvc.ngram.vocab import BOS_ID, EOS, EOS_ID, SPECIALS, UNK_ID, Vocabulary
 
