@@ -14,10 +14,6 @@ import pytest
 from bench import report
 from bench.run import SUITES, suite_module
 
-# Sections not (yet) re-measured since their suite stores its results: no JSON, so they are
-# exempt from the render check until their suite runs (a stored result is always checked).
-NOT_CONVERTED = {"embeddings"}
-
 
 def test_every_section_belongs_to_a_suite() -> None:
     names = list(report.sections())
@@ -30,8 +26,6 @@ def test_every_section_is_what_its_stored_results_render_to() -> None:
     problems = []
     for name, written in report.sections().items():
         doc = report.load(name)
-        if doc is None and name in NOT_CONVERTED:  # once stored, it is checked like the rest
-            continue
         render = getattr(suite_module(name), "render", None)
         if doc is None or render is None:
             problems.append(f"{name}: no bench/results/{name}.json or no render(results)")
@@ -43,7 +37,7 @@ def test_every_section_is_what_its_stored_results_render_to() -> None:
 
 def test_stored_results_have_a_section() -> None:
     stored = {p.stem for p in report.RESULTS.glob("*.json")} & set(SUITES)
-    missing = stored - set(report.sections()) - NOT_CONVERTED
+    missing = stored - set(report.sections())
     assert not missing, f"stored results with no section in BENCHMARKS.md: {missing}"
 
 
