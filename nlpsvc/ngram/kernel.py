@@ -98,7 +98,7 @@ def describe(
     blob, offsets, vslots = vocab
     desc[N, V_BLOB] = addr(blob, np.uint8)
     desc[N, V_BYTES] = blob.shape[0]
-    desc[N, V_SLOTS] = addr(vslots, np.uint64)
+    desc[N, V_SLOTS] = addr(vslots, np.uint32)
     desc[N, V_NSLOTS] = vslots.shape[0]
     desc[N, V_OFFSETS] = addr(offsets, np.int64)
     return desc, hold
@@ -155,7 +155,7 @@ def _score(
     use_text = words.shape[0] == 0
     blob = numba.carray(address(desc[N, V_BLOB]), desc[N, V_BYTES], np.uint8)
     offsets = numba.carray(address(desc[N, V_OFFSETS]), V + 1, np.int64)
-    vslots = numba.carray(address(desc[N, V_SLOTS]), (desc[N, V_NSLOTS], 2), np.uint64)
+    vslots = numba.carray(address(desc[N, V_SLOTS]), (desc[N, V_NSLOTS], 3), np.uint32)
     n_text = len(text)
     ring_id = np.zeros(RING, dtype=np.int64)
     H = np.zeros((RING, N + 1), dtype=np.uint64)
@@ -194,7 +194,7 @@ def _score(
                         tb[k, 0] = sa
                         tb[k, 1] = e
                         th[k, 0], th[k, 1] = head_and_hash(text, sa, e)
-                        prefetch(desc[N, V_SLOTS] + 16 * home(th[k, 1], nvs))
+                        prefetch(desc[N, V_SLOTS] + 12 * home(th[k, 1], nvs))
                         sa = e + 1
                         sc += 1
                     k = uw % RING

@@ -11,12 +11,14 @@ on strings, a word stored twice maps to its last id (as the dict), and any other
 are left to the dict by the caller: ``encode`` returns None.
 
 Table layout: the words' bytes back to back (``blob``) with ``offsets`` (V + 1), and a
-linear-probing table of ``table_size(V)`` slots of two uint64 (``_wordidsjit``): the word's
-first 8 bytes and its length and id. A token of at most 8 bytes (most of them) is found or
-refused with one cache line: the former layout (a uint32 slot, then ``offsets``, then
-``blob``) cost three dependent cache misses a token, measured as 40% of the scoring loop's
-time on AG News over the 1M-token model. Saved beside the model (``FILES``, mapped on load);
-built in memory for a model that has none, or an older layout.
+linear-probing table of ``table_size(V)`` slots of three uint32 (``_wordidsjit``): the word's
+head (its bytes and length when at most 7 bytes) and its id. A token of at most 7 bytes (most
+of them) is found or refused with its slot alone; the former layout (a uint32 slot, then
+``offsets``, then ``blob``) made three dependent cache misses of every token, where the
+vocabulary path (scan, hash, lookup) is ~40% of the scoring loop's time (text against ids, AG
+News over the 1M-token model). 12 bytes a slot keeps the model within KenLM's probing file's
+size. Saved beside the model (``FILES``, mapped on load); built in memory for a model that has
+none, or an older layout.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy as np
 from nlpsvc.ngram.probing import table_size
 
 SEP = "\x00"
-LAYOUT = "head8-splitmix-linear-1.5-u64x2"  # header.json's vocab_probe; a mismatch means rebuild
+LAYOUT = "head8-splitmix-linear-1.5-u32x3"  # header.json's vocab_probe; a mismatch means rebuild
 FILES = ("vocab_bytes.npy", "vocab_offsets.npy", "vocab_probe.npy")  # build()'s arrays
 _JIT = ("head_and_hash", "lookup")  # compiled in ``_wordidsjit`` (numba), loaded on first use
 
@@ -71,17 +73,20 @@ def build(words: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         encoded = [w.encode("utf-8", "surrogatepass") for w in words]
         np.cumsum([len(e) for e in encoded], out=offsets[1:])
         blob = np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()
-    from nlpsvc.ngram._wordidsjit import fill
+    from nlpsvc.ngram._wordidsjit import MAX_WORDS, fill
 
-    slots = np.zeros((table_size(len(words)), 2), dtype=np.uint64)
+    if len(words) > MAX_WORDS:
+        raise ValueError(f"{len(words):,} words: the vocabulary table holds at most "
+                         f"{MAX_WORDS:,}")
+    slots = np.zeros((table_size(len(words)), 3), dtype=np.uint32)
     fill(blob, offsets, slots)
     return blob, offsets, slots
 
 
 def valid(blob: np.ndarray, offsets: np.ndarray, slots: np.ndarray, V: int) -> bool:
     """Whether mapped arrays have the shapes and types of ``build``'s for V words."""
-    return (blob.dtype == np.uint8 and offsets.dtype == np.int64 and slots.dtype == np.uint64
-            and offsets.shape == (V + 1,) and slots.shape == (table_size(V), 2)
+    return (blob.dtype == np.uint8 and offsets.dtype == np.int64 and slots.dtype == np.uint32
+            and offsets.shape == (V + 1,) and slots.shape == (table_size(V), 3)
             and blob.ndim == 1 and int(offsets[-1]) == blob.shape[0])
 
 

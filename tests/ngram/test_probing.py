@@ -227,6 +227,9 @@ def test_vocabulary_table_maps_as_the_dict(nul):
     words = ["<unk>", "<s>", "</s>", "a", "é", "\ud800", "a", "", "two words", "日本"]
     # 8 bytes (a whole head), longer words sharing a head, one stored twice
     words += ["internat", "internati", "international", "internationalization", "internati"]
+    # a 7-byte word's head (bytes, then its length 7) equals the head of a longer word whose
+    # 8th byte is \x07: told apart by the long-word bit
+    words += ["abcdefg", "abcdefg\x07xyz"]
     words += ["x\x00y", "internat\x00y"] * nul
     rng = random.Random(nul)
     words += ["".join(rng.choices("abé\x01", k=rng.randint(0, 20))) for _ in range(3000)]
@@ -234,7 +237,8 @@ def test_vocabulary_table_maps_as_the_dict(nul):
     blob, offsets, slots = wordids.build(words)
     assert wordids.valid(blob, offsets, slots, len(words))
     others = ["b", "aa", "日", "\udfff", "two", "x", "interna", "internatio", "internationa",
-              "internationalizatio", "internationalizations", "internat\x01"]
+              "internationalizatio", "internationalizations", "internat\x01", "abcdefg\x07",
+              "abcdefg\x07xy", "abcdef", "abcdefgh"]
     others += ["".join(rng.choices("abé\x01", k=rng.randint(0, 20))) for _ in range(3000)]
     for tok in [*words, *others]:
         text = tok.encode("utf-8", "surrogatepass")
