@@ -130,7 +130,7 @@ class ArtifactWriter:
         files = {}
         for path in sorted(p for p in self.dir.rglob("*") if p.is_file()):
             rel = path.relative_to(self.dir).as_posix()
-            hugemap.settle(path)  # durable before the manifest; read back in large folios
+            hugemap.settle(path)  # written out, then read back in large folios
             files[rel] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
         if not files:
             raise ArtifactError(f"refusing to publish an empty {self.manifest['kind']} model")

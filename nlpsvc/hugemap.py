@@ -13,8 +13,8 @@ huge pages reads 2 MiB at a time, while a build that writes in blocks, or a hash
 a time, leaves smaller ones. So:
 
 * ``load`` maps an ``.npy`` asking for huge pages;
-* ``settle`` is called on each file a publish has just written: it syncs the file and drops its
-  cached pages (clean ones that no process maps), so that
+* ``settle`` is called on each file a publish has just written: it writes the file out and drops
+  its cached pages (clean ones that no process maps), so that
 * ``sha256`` (the manifest's, and ``verify``'s) reads them back through a huge-page map, in
   2 MiB folios, which the model's later maps then use.
 
@@ -71,29 +71,46 @@ def load(path: str | Path, huge: bool = True) -> np.ndarray:
     return np.frombuffer(m, dtype=dtype, count=count, offset=offset).reshape(shape)
 
 
+def _write_out(fd: int) -> None:
+    """Write the file's dirty pages and wait for them (``sync_file_range``): unlike ``fsync``,
+    no journal commit, so it does not wait for other files' dirty data (an ``fsync`` right
+    after lmplz wrote its ARPA added 8 s to a 6 s build)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    flags = 1 | 2 | 4  # SYNC_FILE_RANGE_WAIT_BEFORE | _WRITE | _WAIT_AFTER
+    if libc.sync_file_range(fd, ctypes.c_int64(0), ctypes.c_int64(0), flags) != 0:
+        os.fdatasync(fd)
+
+
 def settle(path: str | Path) -> None:
-    """Sync a file just written and drop its cached pages (``POSIX_FADV_DONTNEED``: clean pages
-    no process maps), so the next huge-page map or ``sha256`` reads it in 2 MiB folios. Also
-    makes the file durable before a manifest that names it is written."""
+    """Write out a file just written and drop its cached pages (``POSIX_FADV_DONTNEED``: clean
+    pages no process maps), so the next huge-page map or ``sha256`` reads it in 2 MiB folios."""
+    if not _LINUX:
+        return
     with open(path, "rb") as f:
-        os.fsync(f.fileno())
-        if _LINUX and os.fstat(f.fileno()).st_size >= HUGE_PAGE:
+        if os.fstat(f.fileno()).st_size >= HUGE_PAGE:
+            _write_out(f.fileno())
             os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
 
 
-def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """The file's sha256, read through a huge-page map when it is large enough (then the page
-    cache it leaves is in 2 MiB folios: see the module's docstring)."""
+def sha256(path: str | Path, chunk: int = 1 << 20, window: int = 32 * HUGE_PAGE) -> str:
+    """The file's sha256, read through huge-page maps of ``window`` bytes at a time when it is
+    large enough (then the page cache it leaves is in 2 MiB folios: see the module's
+    docstring; one window at a time keeps the mapped, resident part small)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        if _LINUX and os.fstat(f.fileno()).st_size >= HUGE_PAGE:
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        size = os.fstat(f.fileno()).st_size
+        if not (_LINUX and size >= HUGE_PAGE):
+            while block := f.read(chunk):
+                h.update(block)
+            return h.hexdigest()
+        for start in range(0, size, window):
+            with mmap.mmap(f.fileno(), min(window, size - start), access=mmap.ACCESS_READ,
+                           offset=start) as m:
                 _advise(m)
                 view = memoryview(m)
                 for i in range(0, len(m), chunk):
                     h.update(view[i:i + chunk])
                 view.release()
-            return h.hexdigest()
-        while block := f.read(chunk):
-            h.update(block)
     return h.hexdigest()

@@ -109,12 +109,14 @@ def test_model_in_huge_pages_scores_as_in_small(tmp_path):
 
 
 def test_sha256_is_the_files_hash_and_settle_keeps_it(tmp_path):
-    for size in (0, 10, hugemap.HUGE_PAGE + 12345):
+    for size in (0, 10, hugemap.HUGE_PAGE + 12345, 3 * hugemap.HUGE_PAGE):
         path = tmp_path / f"f{size}"
         data = random.Random(size).randbytes(size)
         path.write_bytes(data)
         hugemap.settle(path)
         assert hugemap.sha256(path) == hashlib.sha256(data).hexdigest()
+        # read through maps of one huge page at a time: the windows' seams
+        assert hugemap.sha256(path, window=hugemap.HUGE_PAGE) == hashlib.sha256(data).hexdigest()
         assert path.read_bytes() == data
 
 
