@@ -170,7 +170,7 @@ def throughput_table(runs: dict[str, list[dict]]) -> str:
                      sum(r["socket_errors"] for r in rs)])
     text = table(["endpoint", "req/s (mean)", "req/s per round", "p50 ms", "p99 ms", "requests",
                   "non-2xx", "socket errors"], rows)
-    return text + (f"\n\n`/score` throughput = **{rps['score'] / rps['echo']:.0%}** of the bare "
+    return text + (f"\n\n`/score` throughput = **{rps['score'] / rps['echo']:.1%}** of the bare "
                    f"echo's (goal ≥ 80%); non-2xx under load: "
                    f"{sum(r['non2xx'] for r in runs['score'])}.")
 
