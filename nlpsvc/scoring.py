@@ -34,14 +34,14 @@ def finite(x: float | None) -> float | None:
 
 
 def format_result(text: str, res: Any, per_token: bool) -> dict[str, Any]:
-    """One SPEC §4 ``/score`` result from an LM's per-sentence result."""
-    out: dict[str, Any] = {
-        "text": text,
-        "tokens": int(_get(res, "tokens")),
-        "log10_prob": finite(_get(res, "log10_prob")),
-        "perplexity": finite(_get(res, "perplexity")),
-        "oov": int(_get(res, "oov")),
-    }
+    """One SPEC §4 ``/score`` result from an LM's per-sentence result (a dict, or an object
+    with those attributes: read directly, as this runs on every ``/score`` request)."""
+    if isinstance(res, dict):
+        tokens, lp, ppl, oov = res["tokens"], res["log10_prob"], res["perplexity"], res["oov"]
+    else:
+        tokens, lp, ppl, oov = res.tokens, res.log10_prob, res.perplexity, res.oov
+    out: dict[str, Any] = {"text": text, "tokens": int(tokens), "log10_prob": finite(lp),
+                           "perplexity": finite(ppl), "oov": int(oov)}
     if per_token:
         out["per_token"] = [
             {

@@ -54,7 +54,7 @@ class Tokenizer:
         self.config = config or TextConfig()
 
     def normalize(self, text: str) -> str:
-        if self.config.normalize:
+        if self.config.normalize and not text.isascii():  # every form leaves ASCII as is
             text = unicodedata.normalize(self.config.normalize, text)
         return text.lower() if self.config.lowercase else text
 
