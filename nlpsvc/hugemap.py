@@ -28,7 +28,7 @@ import hashlib
 import mmap
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
     import numpy as np  # imported in ``load``: ``artifacts`` (and the CLI) do without it
@@ -44,6 +44,17 @@ def _advise(m: mmap.mmap) -> None:
         pass
 
 
+def npy_header(fp: BinaryIO | mmap.mmap) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """``(shape, fortran_order, dtype)`` of the ``.npy`` whose header starts at ``fp``'s
+    position (a file or a map); ``fp`` is left at the data."""
+    import numpy as np
+
+    major, _ = np.lib.format.read_magic(fp)
+    read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                   else np.lib.format.read_array_header_2_0)
+    return read_header(fp)
+
+
 def load(path: str | Path, huge: bool = True) -> np.ndarray:
     """The array of the ``.npy`` file ``path``, memory-mapped read-only (in huge pages when
     ``huge`` and the system allows it). Raises as ``np.load`` does on a malformed file."""
@@ -56,10 +67,7 @@ def load(path: str | Path, huge: bool = True) -> np.ndarray:
         m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     _advise(m)  # before the header is read: a read() would cache its first pages small
     try:
-        major, _ = np.lib.format.read_magic(m)
-        read_header = (np.lib.format.read_array_header_1_0 if major == 1
-                       else np.lib.format.read_array_header_2_0)
-        shape, fortran, dtype = read_header(m)
+        shape, fortran, dtype = npy_header(m)
     except ValueError:
         m.close()
         raise

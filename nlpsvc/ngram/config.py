@@ -14,6 +14,9 @@ from nlpsvc.config import ConfigError
 SMOOTHINGS = ("mle", "addk", "witten_bell", "katz", "absolute", "kn", "mkn", "stupid_backoff")
 
 
+MAX_ORDER = 10  # the longest n-gram a model may hold (the scoring kernel compiles per order)
+
+
 @dataclass
 class NgramConfig:
     """Settings of ``nlpsvc train --only ngram``; defaults match ``lmplz -o 3``."""
@@ -34,8 +37,9 @@ class NgramConfig:
     params: dict[str, Any] = field(default_factory=dict)  # extra estimator parameters
 
     def check(self) -> None:
-        if not isinstance(self.order, int) or not 1 <= self.order <= 10:
-            raise ConfigError(f"ngram.order must be an integer in 1..10, got {self.order!r}")
+        if not isinstance(self.order, int) or not 1 <= self.order <= MAX_ORDER:
+            raise ConfigError(f"ngram.order must be an integer in 1..{MAX_ORDER}, "
+                              f"got {self.order!r}")
         if self.smoothing not in SMOOTHINGS:
             raise ConfigError(f"ngram.smoothing {self.smoothing!r} is not one of "
                               f"{', '.join(SMOOTHINGS)}")

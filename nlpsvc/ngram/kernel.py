@@ -42,6 +42,7 @@ import numpy as np
 
 from nlpsvc.ngram._probejit import address, find, home, prefetch, step
 from nlpsvc.ngram._wordidsjit import head_and_hash, lookup_hashed
+from nlpsvc.ngram.config import MAX_ORDER
 from nlpsvc.ngram.probing import SEED, readonly, row_bits
 from nlpsvc.ngram.vocab import BOS_ID, EOS_ID, UNK_ID
 
@@ -57,7 +58,6 @@ V_BLOB, V_BYTES, V_SLOTS, V_NSLOTS, V_OFFSETS = range(5)
 # positions in between instead of stalling each (measured: ~1.5x on a 4M-token order-5 model;
 # also prefetching the rows the slots point to did not pay). RING > AHEAD: hashes kept.
 AHEAD, RING = 12, 16
-MAX_ORDER = 10  # ngram.order's bound (config)
 _NO_WORDS = np.empty(0, dtype=np.int64)  # ``_score``'s words when the tokens come as text
 
 
@@ -266,8 +266,8 @@ class Kernels(NamedTuple):
 def for_order(N: int) -> Kernels:
     """The entry points for models of order ``N``, compiled with ``N`` a constant (numba
     caches each order apart: the closure's values are part of its cache key). Why: the
-    per-order loops then unroll and the rings' rows have a fixed size; measured 1.10x on
-    batches and 1.18x with the rows in cache, on order-5 models."""
+    per-order loops then unroll and the rings' rows have a fixed size; measured 1.07-1.12x on
+    batches and 1.09-1.14x with the rows in cache, on order-5 models."""
     if not 1 <= N <= MAX_ORDER:
         raise ValueError(f"order {N}: the kernel scores orders 1..{MAX_ORDER}")
 

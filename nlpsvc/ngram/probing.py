@@ -104,16 +104,14 @@ def build_files(folder: str | Path, order: int, V: int, block: int = 1 << 20) ->
     order below (8 bytes per n-gram of that order), and the keys are read in blocks: RAM holds
     one order's hashes, one table and a block, and each table's mapping goes when it is full.
     """
+    from nlpsvc.hugemap import npy_header
     from nlpsvc.ngram._probejit import fill_block, word_hashes
 
     folder = Path(folder)
     prev = word_hashes(V)
     for o in range(2, order + 1):
         with open(folder / f"keys{o}.npy", "rb") as f:
-            major, _ = np.lib.format.read_magic(f)
-            read_header = (np.lib.format.read_array_header_1_0 if major == 1
-                           else np.lib.format.read_array_header_2_0)
-            shape, fortran, dtype = read_header(f)
+            shape, fortran, dtype = npy_header(f)
             if dtype != np.dtype(np.int64) or len(shape) != 1 or fortran:
                 raise ValueError(f"{f.name}: not a 1-D int64 array")
             n = int(shape[0])

@@ -62,6 +62,11 @@ def encode_sentences(sentences: list[Sequence[str]], nonempty: bool = False) -> 
 
 def build(words: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``blob``, ``offsets`` and ``slots`` of the vocabulary ``words`` (ids = positions)."""
+    from nlpsvc.ngram._wordidsjit import MAX_WORDS
+
+    if len(words) > MAX_WORDS:
+        raise ValueError(f"{len(words):,} words: the vocabulary table holds at most "
+                         f"{MAX_WORDS:,}")
     offsets = np.zeros(len(words) + 1, dtype=np.int64)
     joined = np.frombuffer(SEP.join(words).encode("utf-8", "surrogatepass"), dtype=np.uint8)
     seps = np.flatnonzero(joined == 0)
@@ -73,11 +78,8 @@ def build(words: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         encoded = [w.encode("utf-8", "surrogatepass") for w in words]
         np.cumsum([len(e) for e in encoded], out=offsets[1:])
         blob = np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()
-    from nlpsvc.ngram._wordidsjit import MAX_WORDS, fill
+    from nlpsvc.ngram._wordidsjit import fill
 
-    if len(words) > MAX_WORDS:
-        raise ValueError(f"{len(words):,} words: the vocabulary table holds at most "
-                         f"{MAX_WORDS:,}")
     slots = np.zeros((table_size(len(words)), 3), dtype=np.uint32)
     fill(blob, offsets, slots)
     return blob, offsets, slots
