@@ -50,6 +50,38 @@ def prefetch(typingctx, addr):  # type: ignore[no-untyped-def]  # noqa: ANN001, 
     return types.none(types.int64), codegen
 
 
+@intrinsic
+def data_address(typingctx, buf):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN201
+    """The integer address of a ``bytes`` object's (or an array's) first byte: the kernel
+    reads a token's bytes eight at a time (``load8``) instead of one by one."""
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+        data = cgutils.create_struct_proxy(signature.args[0])(context, builder, value=args[0])
+        return builder.ptrtoint(data.data, ir.IntType(64))
+
+    return types.int64(buf), codegen
+
+
+@intrinsic
+def cttz(typingctx, x):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN201
+    """Trailing zero bits of a non-zero uint64 (``llvm.cttz``, one instruction): where the
+    first NUL byte of a word is."""
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+        i64 = ir.IntType(64)
+        fnty = ir.FunctionType(i64, [i64, ir.IntType(1)])
+        fn = builder.module.declare_intrinsic("llvm.cttz", [i64], fnty)
+        return builder.call(fn, [args[0], ir.IntType(1)(1)])
+
+    return types.uint64(types.uint64), codegen
+
+
+@numba.njit(inline="always")
+def load8(addr: int) -> np.uint64:
+    """The 8 bytes at an integer address (any alignment), little-endian."""
+    return numba.carray(address(addr), 1, np.uint64)[0]
+
+
 @numba.njit(inline="always")
 def _mix(x: np.uint64) -> np.uint64:
     """splitmix64's finaliser: a bijective 64-bit mix."""
@@ -82,12 +114,13 @@ def tag(h: np.uint64, rb: int) -> np.uint64:
 
 @numba.njit(inline="always")
 def find(
-    keys_addr: int, n: int, slots_addr: int, n_slots: int, rb: int, h: np.uint64, key: int
+    keys_addr: int, key_step: int, slots_addr: int, n_slots: int, rb: int, h: np.uint64,
+    key: int,
 ) -> int:
-    """Row of the n-gram of hash ``h`` and chain key ``key`` among the ``n`` keys at
-    ``keys_addr``, -1 when absent."""
+    """Row of the n-gram of hash ``h`` and chain key ``key``, -1 when absent; row r's key is
+    the int64 at ``keys_addr + r * key_step`` (8: a keys array; 16 or 12: in a record, its
+    log prob and backoff on the same cache line)."""
     slots = numba.carray(address(slots_addr), n_slots, np.uint32)
-    keys = numba.carray(address(keys_addr), n, np.int64)
     i = home(h, n_slots)
     fp = tag(h, rb)
     mask = (_ONE << np.uint64(rb)) - _ONE
@@ -97,7 +130,7 @@ def find(
             return -1
         if (s ^ fp) <= mask:
             row = np.int64(s & mask) - 1
-            if keys[row] == key:
+            if numba.carray(address(keys_addr + row * key_step), 1, np.int64)[0] == key:
                 return row
         i += 1
         if i == n_slots:

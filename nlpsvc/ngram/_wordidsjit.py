@@ -13,12 +13,14 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from nlpsvc.ngram._probejit import home, step
+from nlpsvc.ngram._probejit import cttz, home, load8, step
 
 _SEED = np.uint64(0x2545F4914F6CDD1D)  # the hash of the empty byte string
 _U8, _U32, _U56 = np.uint64(8), np.uint64(32), np.uint64(56)
 _LONG = np.uint32(1 << 31)  # the meta bit of a word of 8 bytes or more
 _ID = np.uint32((1 << 31) - 1)
+_LO, _HI = np.uint64(0x0101010101010101), np.uint64(0x8080808080808080)
+_ONE, _U3 = np.uint64(1), np.uint64(3)
 MAX_WORDS = (1 << 31) - 2  # ids the meta word holds
 
 
@@ -45,6 +47,58 @@ def head_and_hash(text: bytes | np.ndarray, a: int, b: int) -> tuple[np.uint64, 
     for i in range(a + 8, b, 8):
         h = step(h, _chunk(text, i, min(b, i + 8)))
     return head, step(h, n)
+
+
+@numba.njit(inline="always")
+def _nul_bytes(v: np.uint64) -> np.uint64:
+    """Non-zero when the word ``v`` holds a NUL byte; its lowest set bit is in the first
+    NUL's byte (the bits above it may be false alarms, never the lowest)."""
+    return (v - _LO) & ~v & _HI
+
+
+@numba.njit(inline="always")
+def _low(v: np.uint64, n: np.uint64) -> np.uint64:
+    """The first ``n`` (< 8) bytes of the word ``v``, zero-padded: ``_chunk``'s value."""
+    return v & ((_ONE << (n << _U3)) - _ONE)
+
+
+@numba.njit(inline="always")
+def scan_token(text: bytes, tp: int, a: int, n_text: int) -> tuple[int, np.uint64, np.uint64]:
+    """End (its NUL or the text's end), head and hash (``head_and_hash``'s) of the token that
+    starts at ``a`` in NUL-joined ``text`` (at address ``tp``), read eight bytes at a time
+    where the text has them: a short token is one load and no loop, where a byte loop to find
+    the NUL and another to gather the head cost a mispredicted exit each."""
+    if a + 8 <= n_text:
+        v = load8(tp + a)
+        z = _nul_bytes(v)
+        if z != 0:  # at most 7 bytes: bytes and length are the head
+            n = cttz(z) >> _U3
+            head = _low(v, n) | (n << _U56)
+            return a + np.int64(n), head, step(step(_SEED, head), n)
+        h = step(_SEED, v)  # 8 bytes or more: the first 8 are the head
+        i = a + 8
+        while i + 8 <= n_text:
+            w = load8(tp + i)
+            z = _nul_bytes(w)
+            if z != 0:
+                n = cttz(z) >> _U3
+                if n:
+                    h = step(h, _low(w, n))
+                e = i + np.int64(n)
+                return e, v, step(h, e - a)
+            h = step(h, w)
+            i += 8
+        e = i
+        while e < n_text and text[e] != 0:
+            e += 1
+        if e > i:
+            h = step(h, _chunk(text, i, e))
+        return e, v, step(h, e - a)
+    e = a  # the text's last bytes: one at a time
+    while e < n_text and text[e] != 0:
+        e += 1
+    head, h = head_and_hash(text, a, e)
+    return e, head, h
 
 
 @numba.njit(inline="always")

@@ -73,7 +73,8 @@ def build_mkn(
         sizes = [counts.size(o) for o in range(1, order + 1)]
         with Stage("write", sum(sizes), "n-grams", progress) as stage:
             write_folder_meta(folder, list(counts.vocab.words), order, sizes, smoothing="mkn",
-                              proper=True, missing_backoff=0.0, params=params)
+                              proper=True, missing_backoff=0.0, params=params,
+                              suffix_closed=True)  # counted n-grams: every suffix too
             del counts, words  # the word index is on disk now
             release_memory()  # the tables map every order's keys: hand the heap back first
             NgramModel.write_tables(folder)  # the query side's hash tables, through mappings

@@ -40,8 +40,8 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from nlpsvc.ngram._probejit import address, find, home, prefetch, step
-from nlpsvc.ngram._wordidsjit import head_and_hash, lookup_hashed
+from nlpsvc.ngram._probejit import address, data_address, find, home, prefetch, step
+from nlpsvc.ngram._wordidsjit import lookup_hashed, scan_token
 from nlpsvc.ngram.config import MAX_ORDER
 from nlpsvc.ngram.probing import SEED, readonly, row_bits
 from nlpsvc.ngram.vocab import BOS_ID, EOS_ID, UNK_ID
@@ -50,7 +50,11 @@ from nlpsvc.ngram.vocab import BOS_ID, EOS_ID, UNK_ID
 # ROWS is V and its KEYS column the address of ``missing_backoff`` (a 1-element float64 array).
 # F32: the order's logprob and backoff are float32 (models saved since the float32 format; 0:
 # float64, as older models): read either way, each value widened to float64 before any sum.
-KEYS, ROWS, SLOTS, NSLOTS, RBITS, LP, BO, F32 = range(8)
+# KSTEP, VSTEP: bytes from one row's key, and log prob or backoff, to the next's: 8 and 4 for
+# arrays of their own, the record's size for a saved model's records (``records``: a row's
+# key, log prob and backoff on one cache line). SPLIT: they are not in one record (then the
+# log prob and backoff of a row found are asked for at once).
+KEYS, ROWS, SLOTS, NSLOTS, RBITS, LP, BO, F32, KSTEP, VSTEP, SPLIT = range(11)
 # ... and a last row for the vocabulary table (``wordids``): bytes, offsets, slots
 V_BLOB, V_BYTES, V_SLOTS, V_NSLOTS, V_OFFSETS = range(5)
 # The table slots of a position are prefetched AHEAD positions before they are probed (its
@@ -67,9 +71,10 @@ def describe(
     vocab: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """The descriptor array of a model and the read-only views it points into (keep them);
-    ``vocab``: ``wordids.build``'s arrays."""
+    ``vocab``: ``wordids.build``'s arrays. Arrays are read where they are, strided or not
+    (a saved model's keys, log probs and backoffs are fields of one record array)."""
     N = len(lp)
-    desc = np.zeros((N + 1, 8), dtype=np.int64)
+    desc = np.zeros((N + 1, 11), dtype=np.int64)
     hold: list[np.ndarray] = []
 
     def addr(a: np.ndarray, dtype: type) -> int:
@@ -77,20 +82,35 @@ def describe(
         hold.append(v)
         return int(v.ctypes.data)
 
+    def strided(a: np.ndarray, dtype: type) -> tuple[int, int]:
+        """Address and stride of a 1-D view of ``a`` as ``dtype``, without a copy when it is
+        one already (a record field)."""
+        v = np.asarray(a)
+        if v.dtype != dtype or v.ndim != 1 or (v.shape[0] > 1 and v.strides[0] <= 0):
+            v = np.ascontiguousarray(v, dtype=dtype)
+        hold.append(v)
+        return int(v.ctypes.data), int(v.strides[0]) if v.shape[0] > 1 else v.itemsize
+
     for o in range(N):
         # float32 when the order's arrays both are (no copy); else both read as float64
         f32 = lp[o].dtype == np.float32 and (o >= len(bo) or bo[o].dtype == np.float32)
         ftype = np.float32 if f32 else np.float64
         desc[o, F32] = f32
-        desc[o, LP] = addr(lp[o], ftype)
-        desc[o, BO] = addr(bo[o], ftype) if o < len(bo) else 0
+        desc[o, LP], vstep = strided(lp[o], ftype)
+        desc[o, BO], bstep = strided(bo[o], ftype) if o < len(bo) else (0, vstep)
+        if bstep != vstep:  # one stride for both: the backoffs apart, as the log probs
+            desc[o, LP], vstep = addr(lp[o], ftype), np.dtype(ftype).itemsize
+            desc[o, BO] = addr(bo[o], ftype)
+        desc[o, VSTEP] = vstep
         if o == 0:
             desc[o, ROWS] = V
             desc[o, KEYS] = addr(np.array([missing]), np.float64)
             continue
         k, s = keys[o], slots[o]
         assert k is not None and s is not None
-        desc[o, KEYS] = addr(k, np.int64)
+        desc[o, KEYS], desc[o, KSTEP] = strided(k, np.int64)
+        desc[o, SPLIT] = not (desc[o, KSTEP] == vstep and desc[o, KEYS] < desc[o, LP]
+                              < desc[o, KEYS] + vstep)
         desc[o, ROWS] = k.shape[0]
         desc[o, SLOTS] = addr(s, np.uint32)
         desc[o, NSLOTS] = s.shape[0]
@@ -110,11 +130,12 @@ def _f64(addr: int, n: int, i: int) -> float:
 
 
 @numba.njit(inline="always")
-def _val(addr: int, n: int, i: int, f32: int) -> float:
-    """Item ``i`` of a logprob/backoff array, float32 (widened exactly) or float64."""
+def _val(addr: int, step: int, i: int, f32: int) -> float:
+    """Row ``i``'s log prob or backoff at ``addr`` (``step`` bytes a row), float32 (widened
+    exactly) or float64."""
     if f32:
-        return np.float64(numba.carray(address(addr), n, np.float32)[i])
-    return numba.carray(address(addr), n, np.float64)[i]
+        return np.float64(numba.carray(address(addr + i * step), 1, np.float32)[0])
+    return numba.carray(address(addr + i * step), 1, np.float64)[0]
 
 
 @numba.njit(inline="always")
@@ -139,15 +160,19 @@ def _prefetch_slots(hist: int, u: int, N: int, H: np.ndarray, desc: np.ndarray) 
 
 @numba.njit(inline="always")
 def _score(
-    N: int, text: bytes, words: np.ndarray, lens: np.ndarray, bos: bool, eos: bool,
-    desc: np.ndarray, totals: np.ndarray, oovs: np.ndarray, per_token: bool, tok_lp: np.ndarray,
-    tok_order: np.ndarray, tok_oov: np.ndarray,
-) -> None:
+    N: int, closed: bool, text: bytes, words: np.ndarray, lens: np.ndarray, bos: bool,
+    eos: bool, desc: np.ndarray, totals: np.ndarray, oovs: np.ndarray, per_token: bool,
+    tok_lp: np.ndarray, tok_order: np.ndarray, tok_oov: np.ndarray,
+) -> bool:
     """Score; the tokens are ``text`` (NUL-separated, looked up in the vocabulary table here)
     when ``words`` is empty, else the ids ``words``; ``N``: the model's order (``desc`` has
-    ``N + 1`` rows), a constant in each entry point (``for_order``). Positions are produced
-    ``AHEAD`` of the scoring into rings (no array per position: on a VM, fresh pages cost more
-    than the loop)."""
+    ``N + 1`` rows) and ``closed``: whether it is suffix-closed, constants in each entry point
+    (``for_order``). Positions are produced ``AHEAD`` of the scoring into rings (no array per
+    position: on a VM, fresh pages cost more than the loop).
+
+    False when ``text`` does not hold ``lens.sum()`` tokens (one held NUL: the caller's dict
+    answers), found by the scan itself, which stays within the text whatever it holds (what
+    it scored then is to be thrown away); True otherwise."""
     V = desc[0, ROWS]
     missing = _f64(desc[0, KEYS], 1, 0)
     ns = lens.shape[0]
@@ -157,6 +182,7 @@ def _score(
     offsets = numba.carray(address(desc[N, V_OFFSETS]), V + 1, np.int64)
     vslots = numba.carray(address(desc[N, V_SLOTS]), (desc[N, V_NSLOTS], 3), np.uint32)
     n_text = len(text)
+    tp = data_address(text)
     ring_id = np.zeros(RING, dtype=np.int64)
     H = np.zeros((RING, N + 1), dtype=np.uint64)
     ctx = np.full(N + 1, -1, dtype=np.int64)  # rows of the n-grams ending at t - 1
@@ -187,13 +213,10 @@ def _score(
                     x = EOS_ID
                 elif use_text:
                     while sc < n_tok and sc <= uw + AHEAD:  # scan token sc, ask for its slot
-                        e = sa
-                        while e < n_text and text[e] != 0:
-                            e += 1
                         k = sc % RING
+                        e, th[k, 0], th[k, 1] = scan_token(text, tp, sa, n_text)
                         tb[k, 0] = sa
                         tb[k, 1] = e
-                        th[k, 0], th[k, 1] = head_and_hash(text, sa, e)
                         prefetch(desc[N, V_SLOTS] + 12 * home(th[k, 1], nvs))
                         sa = e + 1
                         sc += 1
@@ -220,23 +243,25 @@ def _score(
             for o in range(2, N + 1):
                 r = -1
                 par = ctx[o - 1]  # the (o-1)-gram ending one position earlier
-                if p >= o - 1 and par >= 0:
+                # in a suffix-closed model no o-gram ends here once an (o-1)-gram does not
+                # (its suffix would be missing): the lookups stop at the first miss, as
+                # KenLM's; the others find what is stored, gaps included
+                if p >= o - 1 and par >= 0 and (not closed or cur[o - 1] >= 0):
                     q = o - 1
-                    r = find(desc[q, KEYS], desc[q, ROWS], desc[q, SLOTS], desc[q, NSLOTS],
+                    r = find(desc[q, KEYS], desc[q, KSTEP], desc[q, SLOTS], desc[q, NSLOTS],
                              desc[q, RBITS], H[i, o], par * V + x)
-                    if r >= 0:  # its prob (if the match) and backoff (if a context next)
-                        size = 8 - 4 * desc[q, F32]
-                        prefetch(desc[q, LP] + size * r)
+                    if r >= 0 and desc[q, SPLIT]:  # prob (if the match), backoff (a context)
+                        prefetch(desc[q, LP] + desc[q, VSTEP] * r)
                         if o < N:
-                            prefetch(desc[q, BO] + size * r)
+                            prefetch(desc[q, BO] + desc[q, VSTEP] * r)
                 cur[o] = r
             m = 1
             while m < N and cur[m + 1] >= 0:
                 m += 1
-            v = _val(desc[m - 1, LP], desc[m - 1, ROWS], cur[m], desc[m - 1, F32])
+            v = _val(desc[m - 1, LP], desc[m - 1, VSTEP], cur[m], desc[m - 1, F32])
             for L in range(m, min(p, N - 1) + 1):  # contexts longer than the match's
                 c = ctx[L]
-                v += (_val(desc[L - 1, BO], desc[L - 1, ROWS], c, desc[L - 1, F32]) if c >= 0
+                v += (_val(desc[L - 1, BO], desc[L - 1, VSTEP], c, desc[L - 1, F32]) if c >= 0
                       else missing)
             for L in range(1, N):
                 ctx[L] = cur[L]
@@ -252,6 +277,9 @@ def _score(
                 j += 1
         totals[s] = total
         oovs[s] = noov
+    if not use_text:
+        return True
+    return sa == n_text + 1 if n_tok > 0 else n_text == 0
 
 
 class Kernels(NamedTuple):
@@ -263,11 +291,13 @@ class Kernels(NamedTuple):
 
 
 @functools.cache
-def for_order(N: int) -> Kernels:
-    """The entry points for models of order ``N``, compiled with ``N`` a constant (numba
-    caches each order apart: the closure's values are part of its cache key). Why: the
-    per-order loops then unroll and the rings' rows have a fixed size; measured 1.07-1.12x on
-    batches and 1.09-1.14x with the rows in cache, on order-5 models."""
+def for_order(N: int, closed: bool = False) -> Kernels:
+    """The entry points for models of order ``N``, suffix-closed or not (``closed``: every
+    n-gram's suffix is stored, as in every model trained here; the lookups of a position then
+    stop at its first miss), compiled with both constants (numba caches each pair apart: the
+    closure's values are part of its cache key). Why: the per-order loops then unroll and the
+    rings' rows have a fixed size; measured 1.07-1.12x on batches and 1.09-1.14x with the
+    rows in cache, on order-5 models."""
     if not 1 <= N <= MAX_ORDER:
         raise ValueError(f"order {N}: the kernel scores orders 1..{MAX_ORDER}")
 
@@ -279,7 +309,7 @@ def for_order(N: int) -> Kernels:
     ) -> None:
         """Score consecutive sentences (``words`` concatenated, ``lens`` each) into
         ``totals`` and ``oovs``; with ``per_token``, every scored position into ``tok_*``."""
-        _score(N, b"", words, lens, bos, eos, desc, totals, oovs, per_token, tok_lp,
+        _score(N, closed, b"", words, lens, bos, eos, desc, totals, oovs, per_token, tok_lp,
                tok_order, tok_oov)
 
     @numba.njit(cache=True, nogil=True)
@@ -289,18 +319,11 @@ def for_order(N: int) -> Kernels:
         tok_order: np.ndarray, tok_oov: np.ndarray,
     ) -> bool:
         """``score_sentences`` over tokens given as text (``wordids.encode_sentences``): the
-        vocabulary lookups run here too. False, nothing scored, when ``text`` does not hold
-        ``lens.sum()`` tokens (one held NUL: the caller's dict answers); counted here, one
-        pass over the bytes, cheaper than ``bytes.count`` in Python."""
-        n = lens.sum()
-        seps = 0
-        for i in range(len(text)):
-            seps += text[i] == 0
-        if not (seps == n - 1 or (n == 0 and len(text) == 0)):
-            return False
-        _score(N, text, _NO_WORDS, lens, bos, eos, desc, totals, oovs, per_token, tok_lp,
-               tok_order, tok_oov)
-        return True
+        vocabulary lookups run here too. False, the outputs meaningless, when ``text`` does
+        not hold ``lens.sum()`` tokens (one held NUL: the caller's dict answers); the scan
+        finds it, no pass over the bytes before (``bytes.count`` costs more in Python)."""
+        return _score(N, closed, text, _NO_WORDS, lens, bos, eos, desc, totals, oovs,
+                      per_token, tok_lp, tok_order, tok_oov)
 
     @numba.njit(cache=True, nogil=True)
     def score_text_one(
@@ -312,8 +335,8 @@ def for_order(N: int) -> Kernels:
         totals = np.empty(1, dtype=np.float64)
         oovs = np.empty(1, dtype=np.int64)
         none = np.empty(0, dtype=np.int64)
-        _score(N, text, _NO_WORDS, lens, bos, eos, desc, totals, oovs, False, totals[:0], none,
-               none == 0)
+        _score(N, closed, text, _NO_WORDS, lens, bos, eos, desc, totals, oovs, False,
+               totals[:0], none, none == 0)
         return totals[0], oovs[0]
 
     return Kernels(score_sentences, score_text, score_text_one)

@@ -9,6 +9,9 @@ estimation (as KenLM's query/estimation split). Layout, per order o:
   ``probe<o>.npy``, a linear-probing hash table from the n-gram to its row
   (``nlpsvc.ngram.probing``): O(1) lookups.
 
+Saved, an order's arrays are one file of records (``ngrams<o>.npy``, ``nlpsvc.ngram.records``:
+a row's key, log prob and backoff on one cache line); loaded, they are views into it.
+
 ``logprob`` and ``backoff`` are float32 (``STORE``), as KenLM stores them: half the size on disk
 and in the CPU caches, each value within 2**-24 relative of the estimator's (float64); scores
 are summed in float64. Folders saved in float64 before still load and score with their values.
@@ -35,12 +38,13 @@ from typing import Any
 import numpy as np
 
 from nlpsvc import hugemap
-from nlpsvc.ngram import probing, wordids
+from nlpsvc.ngram import probing, records, wordids
 from nlpsvc.ngram.tables import BackoffTables
 from nlpsvc.ngram.vocab import BOS_ID, EOS, EOS_ID, SPECIALS, UNK_ID, Vocabulary
 
 FORMAT = "nlpsvc-ngram"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # v2: ``records``, one file per order (v1: one per array, still read)
+READS = (1, 2)
 HEADER = "header.json"
 BATCH_SENTENCES = 4096  # evaluate() scores this many sentences per kernel call
 # dtype of the stored log10 probabilities and backoffs, as KenLM's (half float64's size on
@@ -112,10 +116,13 @@ class NgramModel:
         params: dict[str, Any] | None = None,
         probe: list[np.ndarray | None] | None = None,
         vocab_table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        suffix_closed: bool = False,
     ) -> None:
         """``probe``: the hash tables per order (``probe[0]`` None), ``vocab_table``: the
         vocabulary's (``wordids.build``), e.g. mapped by ``load``; tables not given are built
-        in memory on first use."""
+        in memory on first use. ``suffix_closed``: every stored n-gram's suffix is stored too
+        (``from_tables`` finds out; every model trained here is), so a position's lookups
+        may stop at its first miss."""
         if list(words[:3]) != list(SPECIALS):
             raise ValueError(f"vocabulary must start with {SPECIALS}, got {words[:3]}")
         self.words = list(words)
@@ -124,6 +131,7 @@ class NgramModel:
         self.lp = [_plain(a) for a in logprob]
         self.bo = [_plain(a) for a in backoff]  # len(order - 1)
         self.missing_backoff = float(missing_backoff)
+        self.suffix_closed = bool(suffix_closed)
         self.proper = bool(proper)
         self.smoothing = smoothing
         self.params = dict(params or {})
@@ -154,6 +162,7 @@ class NgramModel:
         keys: list[np.ndarray | None] = [None]
         lps = [lp1]
         bos = [bo1]
+        closed = True
         for o in range(2, N + 1):
             g = np.asarray(tables.grams[o - 1])
             parent = _find_rows(keys, g[:, :-1], V)
@@ -169,6 +178,7 @@ class NgramModel:
             if k.size > 1 and not (k[1:] != k[:-1]).all():
                 raise ValueError(f"duplicate {o}-gram in the tables")
             keys.append(k)
+            closed = closed and bool((_find_rows(keys, g[:, 1:], V) >= 0).all())
             lps.append(np.asarray(tables.logprob[o - 1], dtype=dtype)[order])
             bos.append(np.asarray(tables.backoff[o - 1], dtype=dtype)[order])
         return cls(
@@ -180,6 +190,7 @@ class NgramModel:
             proper=tables.proper,
             smoothing=tables.smoothing,
             params=tables.params,
+            suffix_closed=closed,
         )
 
     def to_tables(self) -> BackoffTables:
@@ -262,7 +273,7 @@ class NgramModel:
             desc, hold = k.describe(self.V, self.keys, probe, self.lp, self.bo,
                                          self.missing_backoff, self.vocab_table)
             self._hold = hold
-            self._k = k.for_order(self.order)
+            self._k = k.for_order(self.order, self.suffix_closed)
             self._desc = desc
         return self._desc
 
@@ -473,25 +484,25 @@ class NgramModel:
 
     # ---------------------------------------------------------------- persistence
     def save(self, directory: str | Path) -> Path:
-        """Write ``header.json``, ``vocab.json`` and one ``.npy`` per array into ``directory``,
-        the hash tables included (built here through a file mapping if not built yet)."""
+        """Write ``header.json``, ``vocab.json`` and one ``.npy`` of records per order
+        (``records``) into ``directory``, the hash tables included (built here through a file
+        mapping if not built yet)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        for o in range(1, self.order + 1):
-            np.save(d / f"logprob{o}.npy", np.ascontiguousarray(self.lp[o - 1]))
+        N = self.order
+        for o in range(1, N + 1):
+            np.save(d / records.name(o), records.join(
+                self.keys[o - 1], self.lp[o - 1], self.bo[o - 1] if o < N else None, o, N))
             if o >= 2:
-                np.save(d / f"keys{o}.npy", np.ascontiguousarray(self.keys[o - 1]))
                 table = self.probe[o - 1] if self.probe else None
                 if table is None:
                     probing.build_file(self.keys, o, self.V, d / f"probe{o}.npy")
                 else:
                     np.save(d / f"probe{o}.npy", np.ascontiguousarray(table))
-            if o < self.order:
-                np.save(d / f"backoff{o}.npy", np.ascontiguousarray(self.bo[o - 1]))
         _save_vocab_table(d, self.vocab_table or wordids.build(self.words))
         write_folder_meta(d, self.words, self.order, self.counts(), smoothing=self.smoothing,
                           proper=self.proper, missing_backoff=self.missing_backoff,
-                          params=self.params, tables=True)
+                          params=self.params, suffix_closed=self.suffix_closed, tables=True)
         return d
 
     @classmethod
@@ -503,7 +514,8 @@ class NgramModel:
 
         The compiled kernels are loaded (from numba's cache) before returning. A model saved
         before the hash tables existed (no ``probe`` in its header) still loads: its tables are
-        built in memory here."""
+        built in memory here; so does one saved before the records (format v1: an array per
+        file)."""
         d = Path(directory)
         try:
             header = json.loads((d / HEADER).read_text("utf-8"))
@@ -511,10 +523,11 @@ class NgramModel:
             raise ValueError(f"{d}: no {HEADER} (not an n-gram model folder)") from e
         except json.JSONDecodeError as e:
             raise ValueError(f"{d / HEADER}: unreadable header ({e})") from e
-        if header.get("format") != FORMAT or header.get("format_version") != FORMAT_VERSION:
+        version = header.get("format_version")
+        if header.get("format") != FORMAT or version not in READS:
             raise ValueError(
-                f"{d}: format {header.get('format')!r} v{header.get('format_version')!r}, "
-                f"this nlpsvc reads {FORMAT} v{FORMAT_VERSION}"
+                f"{d}: format {header.get('format')!r} v{version!r}, "
+                f"this nlpsvc reads {FORMAT} v{' and v'.join(map(str, READS))}"
             )
 
         def array(name: str) -> np.ndarray:  # mapped arrays become plain views in __init__
@@ -524,11 +537,16 @@ class NgramModel:
         N = int(header["order"])
         lp, bo, keys = [], [], [None]
         for o in range(1, N + 1):
-            lp.append(array(f"logprob{o}.npy"))
+            if version == 1:  # an array per file
+                k = array(f"keys{o}.npy") if o >= 2 else None
+                p, b = array(f"logprob{o}.npy"), array(f"backoff{o}.npy") if o < N else None
+            else:
+                k, p, b = records.fields(array(records.name(o)), o, N)
+            lp.append(p)
             if o >= 2:
-                keys.append(array(f"keys{o}.npy"))
-            if o < N:
-                bo.append(array(f"backoff{o}.npy"))
+                keys.append(k)
+            if b is not None:
+                bo.append(b)
         words = json.loads((d / "vocab.json").read_text("utf-8"))
         if len(words) != header["vocab_size"] or lp[0].shape[0] != len(words):
             raise ValueError(f"{d}: vocabulary size does not match the arrays")
@@ -559,6 +577,7 @@ class NgramModel:
             params=header.get("params") or {},
             probe=probe,
             vocab_table=vocab_table,
+            suffix_closed=bool(header.get("suffix_closed", False)),
         ).prepare()
 
     @staticmethod
@@ -600,7 +619,8 @@ _TABLES = {"probe": probing.LAYOUT, "vocab_probe": wordids.LAYOUT}
 
 def write_folder_meta(folder: Path, words: list[str], order: int, counts: list[int], *,
                       smoothing: str, proper: bool, missing_backoff: float,
-                      params: dict[str, Any], tables: bool = False) -> None:
+                      params: dict[str, Any], suffix_closed: bool,
+                      tables: bool = False) -> None:
     """``vocab.json`` and ``header.json`` of a model folder: the one writer of both, for
     ``save`` and for the builds that write the arrays themselves (``build``, ``distributed``),
     so their folders cannot drift apart. ``tables``: the folder has the hash tables (else
@@ -616,6 +636,7 @@ def write_folder_meta(folder: Path, words: list[str], order: int, counts: list[i
         "proper": proper,
         "missing_backoff": _json_float(missing_backoff),
         "params": params,
+        "suffix_closed": suffix_closed,
     }
     if tables:
         header.update(_TABLES)

@@ -136,6 +136,6 @@ def test_published_model_is_mapped_in_huge_pages(tmp_path):
         lm.save(w.dir / MODEL_DIR)
     served = load_artifact(verify(w.version_dir))
     served.score_batch(sents[:2000])
-    keys = w.version_dir / MODEL_DIR / "keys3.npy"
+    keys = w.version_dir / MODEL_DIR / "ngrams3.npy"  # the top order's records
     assert keys.stat().st_size > hugemap.HUGE_PAGE + 4096
     assert pmd_kb(keys) >= hugemap.HUGE_PAGE >> 10

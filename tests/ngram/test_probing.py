@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 
+import numba
 import numpy as np
 import pytest
 
@@ -22,6 +23,8 @@ from nlpsvc.ngram import (
     train,
     wordids,
 )
+from nlpsvc.ngram._probejit import data_address
+from nlpsvc.ngram._wordidsjit import head_and_hash, scan_token
 from tests.ngram import numpy_oracle
 
 WORDS = ["a", "b", "c", "d", "e"]
@@ -74,8 +77,15 @@ def test_kernel_is_bit_identical_to_numpy_path(smoothing, order, tmp_path):
     mapped = NgramModel.load(tmp_path / "m")
     probe = corpus(rng, 40, WORDS + ODD + ["qq", "<unk>", "<s>"], 12) + [[]]
     probe[3] = probe[3] + [7]  # type: ignore[list-item]  # not a string: <unk> via the dict
+    assert lm.suffix_closed and mapped.suffix_closed and suffix_closed(lm)
     for model in (lm, mapped):
         assert_same_as_numpy(model, probe)
+
+
+def suffix_closed(lm: NgramModel) -> bool:
+    """Whether every stored n-gram's suffix is stored, by brute force over its word tuples."""
+    grams = [set(map(tuple, g.tolist())) for g in lm.to_tables().grams]
+    return all(g[1:] in grams[len(g) - 2] for o in grams[1:] for g in o)
 
 
 def gapped(tables: BackoffTables, rng: random.Random, keep: float) -> BackoffTables:
@@ -102,6 +112,7 @@ def test_kernel_follows_gapped_chains_and_missing_backoff(seed, tmp_path):
     tables = gapped(tables, rng, keep=0.6)
     tables.missing_backoff = -0.25 * (seed + 1)  # as stupid backoff's alpha
     lm = NgramModel.from_tables(tables)
+    assert not lm.suffix_closed and not suffix_closed(lm)  # all its lookups are made
     lm.save(tmp_path / "m")
     probe = corpus(rng, 60, WORDS + ["zz"], 14)
     for model in (lm, NgramModel.load(tmp_path / "m", mmap=False)):
@@ -143,7 +154,7 @@ def test_table_finds_every_ngram_and_rejects_others(tmp_path):
         assert probing.valid(slots, k.size) and (slots != 0).sum() == k.size
         rb = probing.row_bits(k.size)
         assert sorted(((slots[slots != 0] & ((1 << rb) - 1)) - 1).tolist()) == list(range(k.size))
-        args = (k.ctypes.data, k.size, slots.ctypes.data, slots.size, rb)
+        args = (k.ctypes.data, k.strides[0], slots.ctypes.data, slots.size, rb)
         for row in rng.integers(0, k.size, 300).tolist():
             h = word_hash(words_of(keys, o, row, V))
             assert probing.find(*args, h, int(k[row])) == row
@@ -155,7 +166,7 @@ def test_table_finds_every_ngram_and_rejects_others(tmp_path):
             assert probing.find(*args, word_hash([*prefix, w]), key) == -1
     empty = probing.build([None, np.zeros(0, dtype=np.int64)], 2, V)
     assert empty.shape == (1,)
-    assert probing.find(0, 0, empty.ctypes.data, 1, 1, np.uint64(5), 7) == -1
+    assert probing.find(0, 8, empty.ctypes.data, 1, 1, np.uint64(5), 7) == -1
 
 
 @pytest.fixture(scope="module")
@@ -256,6 +267,37 @@ def test_vocabulary_table_maps_as_the_dict(nul):
         assert wordids.encode_sentences([["a", 3]], nonempty) is None
 
 
+@numba.njit
+def _scan_all(text: bytes, n: int) -> np.ndarray:
+    tp = data_address(text)
+    out = np.empty((n, 3), dtype=np.uint64)
+    a = 0
+    for i in range(n):
+        e, out[i, 1], out[i, 2] = scan_token(text, tp, a, len(text))
+        out[i, 0] = e
+        a = e + 1
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_token_scan_reads_words_as_the_byte_loop(seed):
+    """The kernel's scan (8 bytes at a time) ends, heads and hashes every token as the byte
+    loop and ``head_and_hash`` do: lengths 0-25, multi-byte characters, bytes 0x01 and 0x80
+    (the NUL test's traps), tokens near the text's end."""
+    rng = random.Random(seed)
+    toks = ["".join(rng.choices("ab\x01\x7fé日", k=rng.choice([0, 1, 7, 8, 9, 15, 16, 17,
+                                                             rng.randint(0, 25)])))
+            for _ in range(400)]
+    text = "\x00".join(toks).encode("utf-8")
+    got = _scan_all(text, len(toks))
+    a = 0
+    for i, tok in enumerate(toks):
+        e = a + len(tok.encode("utf-8"))
+        assert int(got[i, 0]) == e
+        assert tuple(map(int, got[i, 1:])) == tuple(map(int, head_and_hash(text, a, e)))
+        a = e + 1
+
+
 def test_threads_share_a_model(lm4, tmp_path):
     """The kernel runs without the GIL on shared read-only arrays: threads scoring one mapped
     model at once get the serial results."""
@@ -291,26 +333,43 @@ def test_build_files_one_order_at_a_time_equals_build(lm4, tmp_path, block):
         assert np.array_equal(np.load(d / f"probe{o}.npy"), probing.build(lm4.keys, o, lm4.V))
 
 
+def as_v1(folder, order):
+    """Rewrite a saved folder as format v1 wrote it: an array per file, no suffix flag."""
+    for o in range(1, order + 1):
+        rec = np.load(folder / f"ngrams{o}.npy")
+        for field, name in (("key", "keys"), ("logprob", "logprob"), ("backoff", "backoff")):
+            if field in rec.dtype.names:
+                np.save(folder / f"{name}{o}.npy", np.ascontiguousarray(rec[field]))
+        (folder / f"ngrams{o}.npy").unlink()
+    header = json.loads((folder / "header.json").read_text())
+    header["format_version"] = 1
+    del header["suffix_closed"]
+    (folder / "header.json").write_text(json.dumps(header))
+    return folder
+
+
 def test_stored_float32_and_float64_folders_of_before_still_score(tmp_path):
-    """Models store log10 p and backoffs as float32 (KenLM's size); folders saved in float64
-    before that still load, and are scored from their own float64 values, bit-identical to
-    the numpy path over the same arrays."""
+    """Models store log10 p and backoffs as float32 (KenLM's size) in records, one file per
+    order; folders of before, an array per file (v1), in float32 or float64, still load, each
+    scored from its own values, bit-identical to the numpy path over the same arrays."""
     rng = random.Random(11)
     sents = [s for s in corpus(rng, 80, WORDS, 9) if s]
     tables = get_estimator("mkn", **PARAMS["mkn"]).fit(count_ngrams(sents, 4))
     new = NgramModel.from_tables(tables).save(tmp_path / "new")
-    old = NgramModel.from_tables(tables, dtype=np.float64).save(tmp_path / "old")
+    v1 = as_v1(NgramModel.from_tables(tables).save(tmp_path / "v1"), 4)
+    old = as_v1(NgramModel.from_tables(tables, dtype=np.float64).save(tmp_path / "old"), 4)
     for o in range(1, 5):
-        names = [f"logprob{o}.npy"] + ([f"backoff{o}.npy"] if o < 4 else [])
-        for name in names:
-            assert np.load(new / name).dtype == np.float32
-            assert np.load(old / name).dtype == np.float64
-        assert np.array_equal(np.load(new / f"logprob{o}.npy"),
-                              np.load(old / f"logprob{o}.npy").astype(np.float32))
+        rec = np.load(new / f"ngrams{o}.npy")
+        assert rec.dtype["logprob"] == np.float32 and rec.itemsize == 4 * (o < 4) + 4 + 8 * (o > 1)
+        assert np.load(old / f"logprob{o}.npy").dtype == np.float64
+        assert np.array_equal(rec["logprob"], np.load(v1 / f"logprob{o}.npy"))
+        assert np.array_equal(rec["logprob"], np.load(old / f"logprob{o}.npy").astype(np.float32))
     probe = corpus(rng, 40, WORDS + ["zz"], 12)
-    lm_new, lm_old = NgramModel.load(new), NgramModel.load(old)
+    lm_new, lm_v1, lm_old = NgramModel.load(new), NgramModel.load(v1), NgramModel.load(old)
+    assert lm_new.suffix_closed and not lm_v1.suffix_closed
     assert lm_old.lp[1].dtype == np.float64 and lm_new.lp[1].dtype == np.float32
-    for model in (lm_new, lm_old):
+    for model in (lm_new, lm_v1, lm_old):
         assert_same_as_numpy(model, probe)
+    assert lm_new.score_batch(probe) == lm_v1.score_batch(probe)
     for a, b in zip(lm_new.score_batch(probe), lm_old.score_batch(probe), strict=True):
         assert a.log10_prob == pytest.approx(b.log10_prob, abs=1e-5)  # float32 rounding only

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from nlpsvc.ngram import records
 from nlpsvc.ngram.estimators.kneser_ney import _fallback, discounts_from_coc
 from nlpsvc.ngram.extcount import DiskCounts
 from nlpsvc.ngram.memory import (
@@ -86,8 +87,9 @@ class _Orders:
 
 def estimate_mkn(dc: DiskCounts, folder: Path, area: TempArea, budget: int, progress: bool,
                  discount_fallback: Any = None) -> dict[str, Any]:
-    """Write ``logprob{o}``/``keys{o}``/``backoff{o}.npy`` of the mkn model into ``folder``;
-    returns the model's params (discounts), as ``kn_tables`` would."""
+    """Write the mkn model's records (``records``: ``ngrams<o>.npy``) into ``folder``; returns
+    the model's params (discounts), as ``kn_tables`` would. Each array is written block by
+    block into the temp area as it is estimated, then packed into records."""
     fallback = _fallback(discount_fallback)
     ords = _Orders(dc)
     N = ords.N
@@ -98,8 +100,12 @@ def estimate_mkn(dc: DiskCounts, folder: Path, area: TempArea, budget: int, prog
     with Stage("adjust", total, "n-grams", progress) as stage:
         adj, discounts = _adjust(ords, area, budget, fallback, stage)
     folder.mkdir(parents=True, exist_ok=True)
+    parts = area.file("parts")  # the arrays, one by one, until packed into records
+    parts.mkdir(exist_ok=True)
     with Stage("estimate", total, "n-grams", progress) as stage:
-        _estimate(ords, adj, discounts, folder, area, budget, stage)
+        _estimate(ords, adj, discounts, parts, area, budget, stage)
+    records.pack(parts, folder, N)
+    parts.rmdir()  # empty now: the area may hold another build
     return {"discounts": [list(d) for d in discounts]}
 
 
