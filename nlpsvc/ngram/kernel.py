@@ -243,6 +243,8 @@ def _score(
                     x = words[uw]
                     uw += 1
                 ring_id[u % RING] = x
+                # its unigram's log prob and backoff (one record): 1.08x at 4M (measured)
+                prefetch(desc[0, LP] + desc[0, VSTEP] * x)
                 _hash(x, up, u, N, H)
                 _prefetch_slots(up, u, N, top, H, desc)
                 u += 1
