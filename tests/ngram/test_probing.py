@@ -233,6 +233,19 @@ def test_table_that_does_not_fit_is_an_error(lm4, tmp_path):
         NgramModel.load(d)
 
 
+@pytest.mark.parametrize("bad", [np.zeros(5, dtype=np.int64),  # not records
+                                 np.zeros(5, dtype=[("key", "<i8"), ("logprob", "<f4")]),
+                                 np.zeros(5, dtype=[("key", "<i8"), ("logprob", "<i4"),
+                                                    ("backoff", "<i4")])])
+def test_records_of_another_shape_are_an_error(lm4, tmp_path, bad):
+    """Order 2's records of a 4-gram model hold key, log prob and backoff, floats: anything
+    else (plain keys, no backoff, integer values) is refused, naming the file."""
+    d = lm4.save(tmp_path / "m")
+    np.save(d / "ngrams2.npy", bad)
+    with pytest.raises(ValueError, match="ngrams2.npy"):
+        NgramModel.load(d)
+
+
 @pytest.mark.parametrize("nul", [False, True])  # a word holding NUL: the one-by-one build
 def test_vocabulary_table_maps_as_the_dict(nul):
     words = ["<unk>", "<s>", "</s>", "a", "é", "\ud800", "a", "", "two words", "日本"]
