@@ -7,8 +7,10 @@ call, a few hash probes per token, as in KenLM.
 Why it is shaped this way: on a model larger than the CPU caches, time goes to DRAM misses
 (~200 ns each), not to arithmetic. The tables are keyed by word hashes (``probing``), known
 from the words alone, so the table slots of a position are prefetched ``AHEAD`` positions
-early, and each row found has its log prob and backoff prefetched as soon as it is found;
-the misses of many positions then overlap instead of stalling one after the other. Sentences
+early (for the orders that get looked up), and so are its word's vocabulary slot and unigram;
+the misses of many positions then overlap instead of stalling one after the other. A row
+found brings its log prob and backoff with its key (``records``: one cache line), and in a
+suffix-closed model a position's lookups stop at its first miss, as KenLM's. Sentences
 of a batch are one stream of positions, so the lookahead runs across their boundaries; each
 position's id and hashes are produced by the lookahead itself into small rings, with no array
 per position (a batch's memory is its input and output). The ``score_text*`` entry points
