@@ -130,8 +130,10 @@ def build_files(folder: str | Path, order: int, V: int, block: int = 1 << 20) ->
                                             dtype=np.uint32, shape=(table_size(n),))
             try:
                 slots, rb = out.view(np.ndarray), row_bits(n)
-                for row0 in range(0, n, block):
-                    count = min(block, n - row0)
+                # a block's bytes as ``block`` keys' (records read whole, then their keys)
+                rows = block if key_of is None else block * 8 // (key_of.itemsize + 8)
+                for row0 in range(0, n, rows):
+                    count = min(rows, n - row0)
                     keys = (np.fromfile(f, dtype=np.int64, count=count) if key_of is None else
                             np.ascontiguousarray(np.fromfile(f, key_of, count)[records.KEY]))
                     fill_block(keys, V, prev, hashes, slots, rb, row0)

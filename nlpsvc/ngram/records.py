@@ -63,10 +63,11 @@ def fields(rec: np.ndarray, o: int, order: int
             rec[BACKOFF] if o < order else None)
 
 
-def pack(parts: Path, folder: Path, order: int, block: int = 1 << 20) -> None:
+def pack(parts: Path, folder: Path, order: int, block: int = 1 << 18) -> None:
     """Write ``ngrams<o>.npy`` into ``folder`` from the arrays a build wrote one by one into
     ``parts`` (``keys<o>.npy``, ``logprob<o>.npy``, ``backoff<o>.npy``), ``block`` rows at a
-    time, removing each array once packed: RAM holds a block, the disk one order's parts more
+    time, removing each array once packed: RAM holds a block (256K rows: ~8 MB with the parts
+    read; 1M rows put 24 MB on the 4M-token build's peak), the disk one order's parts more
     than the model. The bytes are ``np.save``'s of the whole records (``NpyWriter``)."""
     from nlpsvc.hugemap import npy_header
     from nlpsvc.ngram.spill import NpyWriter
