@@ -131,7 +131,7 @@ def build_files(folder: str | Path, order: int, V: int, block: int = 1 << 20) ->
             try:
                 slots, rb = out.view(np.ndarray), row_bits(n)
                 # a block's bytes as ``block`` keys' (records read whole, then their keys)
-                rows = block if key_of is None else block * 8 // (key_of.itemsize + 8)
+                rows = block if key_of is None else max(1, block * 8 // (key_of.itemsize + 8))
                 for row0 in range(0, n, rows):
                     count = min(rows, n - row0)
                     keys = (np.fromfile(f, dtype=np.int64, count=count) if key_of is None else
