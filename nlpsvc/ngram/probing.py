@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from nlpsvc.ngram import records
+
 LAYOUT = "wordhash-splitmix64-linear-1.5-uint32fp"  # in header.json; a mismatch: rebuild
 MAX_ROWS = (1 << 32) - 1  # rows per order a uint32 slot can address
 
@@ -97,32 +99,24 @@ def build_file(keys: list[np.ndarray | None], o: int, V: int, path: str | Path) 
 
 
 def build_files(folder: str | Path, order: int, V: int, block: int = 1 << 20) -> None:
-    """Write ``probe<o>.npy`` for o = 2..``order`` from the keys in ``folder`` (the records'
-    ``ngrams<o>.npy``, or ``keys<o>.npy`` in a folder of before), one order at a time, the
-    same bytes as ``build_file``. Why not ``build_file``: it walks each
-    n-gram's prefix chain, so the top order's table needs every order's keys mapped at once
-    (the bounded build's peak). Here each n-gram's hash comes from its prefix's, kept from the
-    order below (8 bytes per n-gram of that order), and the keys are read in blocks: RAM holds
-    one order's hashes, one table and a block, and each table's mapping goes when it is full.
+    """Write ``probe<o>.npy`` for o = 2..``order`` from the keys of the records in ``folder``
+    (``ngrams<o>.npy``), one order at a time, the same bytes as ``build_file``. Why not
+    ``build_file``: it walks each n-gram's prefix chain, so the top order's table needs every
+    order's keys mapped at once (the bounded build's peak). Here each n-gram's hash comes from
+    its prefix's, kept from the order below (8 bytes per n-gram of that order), and the records
+    are read in blocks (of the bytes of ``block`` keys and their copy): RAM holds one order's
+    hashes, one table and a block, and each table's mapping goes when it is full.
     """
     from nlpsvc.hugemap import npy_header
-    from nlpsvc.ngram import records
     from nlpsvc.ngram._probejit import fill_block, word_hashes
 
     folder = Path(folder)
     prev = word_hashes(V)
     for o in range(2, order + 1):
-        path = folder / records.name(o)
-        with open(path if path.exists() else folder / f"keys{o}.npy", "rb") as f:
+        with open(folder / records.name(o), "rb") as f:
             shape, fortran, dtype = npy_header(f)
-            if dtype.names and records.KEY in dtype.names:
-                key_of = dtype  # records: their key field
-            elif dtype == np.dtype(np.int64):
-                key_of = None
-            else:
-                raise ValueError(f"{f.name}: neither records nor int64 keys")
-            if len(shape) != 1 or fortran:
-                raise ValueError(f"{f.name}: not a 1-D array")
+            if len(shape) != 1 or fortran or records.KEY not in (dtype.names or ()):
+                raise ValueError(f"{f.name}: not the records of an order")
             n = int(shape[0])
             _check(n)
             hashes = np.empty(n if o < order else 0, dtype=np.uint64)
@@ -130,12 +124,10 @@ def build_files(folder: str | Path, order: int, V: int, block: int = 1 << 20) ->
                                             dtype=np.uint32, shape=(table_size(n),))
             try:
                 slots, rb = out.view(np.ndarray), row_bits(n)
-                # a block's bytes as ``block`` keys' (records read whole, then their keys)
-                rows = block if key_of is None else max(1, block * 8 // (key_of.itemsize + 8))
+                rows = max(1, block * 8 // (dtype.itemsize + 8))
                 for row0 in range(0, n, rows):
-                    count = min(rows, n - row0)
-                    keys = (np.fromfile(f, dtype=np.int64, count=count) if key_of is None else
-                            np.ascontiguousarray(np.fromfile(f, key_of, count)[records.KEY]))
+                    rec = np.fromfile(f, dtype, min(rows, n - row0))
+                    keys = np.ascontiguousarray(rec[records.KEY])
                     fill_block(keys, V, prev, hashes, slots, rb, row0)
                 out.flush()
             finally:
