@@ -76,6 +76,19 @@ def cttz(typingctx, x):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN201
     return types.uint64(types.uint64), codegen
 
 
+@intrinsic
+def popcount(typingctx, x):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN201
+    """Set bits of a uint64 (``llvm.ctpop``, one instruction): how many lanes a mask flags."""
+
+    def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+        i64 = ir.IntType(64)
+        fn = builder.module.declare_intrinsic("llvm.ctpop", [i64],
+                                              ir.FunctionType(i64, [i64]))
+        return builder.call(fn, [args[0]])
+
+    return types.uint64(types.uint64), codegen
+
+
 @numba.njit(inline="always")
 def load8(addr: int) -> np.uint64:
     """The 8 bytes at an integer address (any alignment), little-endian."""

@@ -13,15 +13,20 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from nlpsvc.ngram._probejit import cttz, home, load8, step
+from nlpsvc.ngram._probejit import cttz, data_address, home, load8, popcount, step
 
 _SEED = np.uint64(0x2545F4914F6CDD1D)  # the hash of the empty byte string
 _U8, _U32, _U56 = np.uint64(8), np.uint64(32), np.uint64(56)
 _LONG = np.uint32(1 << 31)  # the meta bit of a word of 8 bytes or more
 _ID = np.uint32((1 << 31) - 1)
 _LO, _HI = np.uint64(0x0101010101010101), np.uint64(0x8080808080808080)
-_ONE, _U3 = np.uint64(1), np.uint64(3)
+_ONE, _U3, _ZERO64 = np.uint64(1), np.uint64(3), np.uint64(0)
 MAX_WORDS = (1 << 31) - 2  # ids the meta word holds
+# ``_space``: lanes below 0x01 (NUL), 0x09, 0x0E, 0x1C and 0x21; ASCII whitespace is
+# 0x09-0x0D and 0x1C-0x20 (``str.split``'s), the bytes 0x01-0x08 and 0x0E-0x1B are token bytes
+_B01, _B09, _B0E, _B1C, _B21 = (_LO * np.uint64(c) for c in (0x01, 0x09, 0x0E, 0x1C, 0x21))
+_U56B = np.uint64(56)
+_PAD = np.uint64(0x61)  # a token byte: the lanes past a text's last byte
 
 
 @numba.njit(inline="always")
@@ -57,20 +62,49 @@ def _nul_bytes(v: np.uint64) -> np.uint64:
 
 
 @numba.njit(inline="always")
+def _below(v: np.uint64, c: np.uint64) -> np.uint64:
+    """0x80 in each byte lane of ``v`` below the byte of ``c`` (``c``: one byte <= 0x80 in
+    every lane), exactly: no borrow crosses lanes, and a lane of 0x80 or more is never below."""
+    return ~((v | _HI) - c) & _HI & ~v
+
+
+@numba.njit(inline="always")
+def _space(v: np.uint64) -> np.uint64:
+    """0x80 in each lane of ``v`` that is ASCII whitespace (``str.split``'s: 0x09-0x0D,
+    0x1C-0x20); the bytes 0x01-0x08 and 0x0E-0x1B are not."""
+    return (_below(v, _B0E) & ~_below(v, _B09)) | (_below(v, _B21) & ~_below(v, _B1C))
+
+
+@numba.njit(inline="always")
+def _ends(v: np.uint64, ws: bool) -> np.uint64:
+    """The lanes that end a token (NUL; and whitespace with ``ws``), lowest set bit exact."""
+    if ws:
+        return _below(v, _B01) | _space(v)
+    return _nul_bytes(v)
+
+
+@numba.njit(inline="always")
+def _is_end(b: np.uint8, ws: bool) -> bool:
+    return b == 0 or (ws and b <= 0x20 and (0x09 <= b <= 0x0D or b >= 0x1C))
+
+
+@numba.njit(inline="always")
 def _low(v: np.uint64, n: np.uint64) -> np.uint64:
     """The first ``n`` (< 8) bytes of the word ``v``, zero-padded: ``_chunk``'s value."""
     return v & ((_ONE << (n << _U3)) - _ONE)
 
 
 @numba.njit(inline="always")
-def scan_token(text: bytes, tp: int, a: int, n_text: int) -> tuple[int, np.uint64, np.uint64]:
+def scan_token(text: bytes, tp: int, a: int, n_text: int, ws: bool = False
+               ) -> tuple[int, np.uint64, np.uint64]:
     """End (its NUL or the text's end), head and hash (``head_and_hash``'s) of the token that
     starts at ``a`` in NUL-joined ``text`` (at address ``tp``), read eight bytes at a time
     where the text has them: a short token is one load and no loop, where a byte loop to find
-    the NUL and another to gather the head cost a mispredicted exit each."""
+    the NUL and another to gather the head cost a mispredicted exit each. ``ws`` (a constant
+    where it is called): a token also ends at ASCII whitespace (``count_lines``' text)."""
     if a + 8 <= n_text:
         v = load8(tp + a)
-        z = _nul_bytes(v)
+        z = _ends(v, ws)
         if z != 0:  # at most 7 bytes: bytes and length are the head
             n = cttz(z) >> _U3
             head = _low(v, n) | (n << _U56)
@@ -79,7 +113,7 @@ def scan_token(text: bytes, tp: int, a: int, n_text: int) -> tuple[int, np.uint6
         i = a + 8
         while i + 8 <= n_text:
             w = load8(tp + i)
-            z = _nul_bytes(w)
+            z = _ends(w, ws)
             if z != 0:
                 n = cttz(z) >> _U3
                 if n:
@@ -89,13 +123,13 @@ def scan_token(text: bytes, tp: int, a: int, n_text: int) -> tuple[int, np.uint6
             h = step(h, w)
             i += 8
         e = i
-        while e < n_text and text[e] != 0:
+        while e < n_text and not _is_end(text[e], ws):
             e += 1
         if e > i:
             h = step(h, _chunk(text, i, e))
         return e, v, step(h, e - a)
     e = a  # the text's last bytes: one at a time
-    while e < n_text and text[e] != 0:
+    while e < n_text and not _is_end(text[e], ws):
         e += 1
     head, h = head_and_hash(text, a, e)
     return e, head, h
@@ -174,3 +208,52 @@ def lookup_hashed(
         i += 1
         if i == n_slots:
             i = 0
+
+
+
+@numba.njit(cache=True, nogil=True)
+def count_lines(text: bytes, lens: np.ndarray) -> bool:
+    """Each line's token count into ``lens``; ``text``: lines joined by NUL (UTF-8 without
+    Unicode whitespace beyond ASCII's). Read 8 bytes at a time. False (``lens``
+    meaningless) unless the kernel can read ``text`` as ``str.split``'s tokens
+    (``score_lines``, a token ending at NUL or whitespace): every line holds a token and no
+    two separators touch (a line begins and ends with a token, one whitespace byte between
+    tokens), and ``text`` holds ``len(lens)`` lines. Others are the caller's to split."""
+    n = len(text)
+    ns = lens.shape[0]
+    if n == 0:
+        return False
+    tp = data_address(text)
+    carry = np.uint64(0x80)  # a separator before the text: the first byte must not be one
+    bad = _ZERO64
+    s = 0
+    cnt = _ZERO64
+    for i in range(0, n, 8):
+        m = min(8, n - i)
+        if m == 8:
+            v = load8(tp + i)
+        else:  # the last bytes, the lanes past them a token byte
+            v = _ZERO64
+            for j in range(7, -1, -1):
+                v = (v << _U8) | (np.uint64(text[i + j]) if j < m else _PAD)
+        nul = _below(v, _B01)
+        ws = _space(v)
+        sep = ws | nul
+        bad |= sep & ((sep << _U8) | carry)
+        carry = sep >> _U56B
+        if nul == _ZERO64:
+            cnt += popcount(ws)
+            continue
+        z = nul  # a line ends in this word: one more token than its whitespace bytes
+        while z != _ZERO64:
+            below = (_ONE << cttz(z)) - _ONE
+            if s < ns:
+                lens[s] = np.int64(cnt + popcount(ws & below)) + 1
+            s += 1
+            ws &= ~below
+            z &= z - _ONE
+            cnt = _ZERO64
+        cnt = popcount(ws)
+    if s < ns:
+        lens[s] = np.int64(cnt) + 1
+    return bad == _ZERO64 and s + 1 == ns and not _is_end(text[n - 1], True)

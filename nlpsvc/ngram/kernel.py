@@ -168,14 +168,15 @@ def _prefetch_slots(hist: int, u: int, N: int, top: int, H: np.ndarray, desc: np
 
 @numba.njit(inline="always")
 def _score(
-    N: int, closed: bool, text: bytes, words: np.ndarray, lens: np.ndarray, bos: bool,
+    N: int, closed: bool, ws: bool, text: bytes, words: np.ndarray, lens: np.ndarray, bos: bool,
     eos: bool, desc: np.ndarray, totals: np.ndarray, oovs: np.ndarray, per_token: bool,
     tok_lp: np.ndarray, tok_order: np.ndarray, tok_oov: np.ndarray,
 ) -> bool:
     """Score; the tokens are ``text`` (NUL-separated, looked up in the vocabulary table here)
     when ``words`` is empty, else the ids ``words``; ``N``: the model's order (``desc`` has
     ``N + 1`` rows) and ``closed``: whether it is suffix-closed, constants in each entry point
-    (``for_order``). Positions are produced ``AHEAD`` of the scoring into rings (no array per
+    (``for_order``), as is ``ws``: a text token also ends at ASCII whitespace (``score_lines``).
+    Positions are produced ``AHEAD`` of the scoring into rings (no array per
     position: on a VM, fresh pages cost more than the loop).
 
     False when ``text`` does not hold ``lens.sum()`` tokens (one held NUL: the caller's dict
@@ -231,7 +232,7 @@ def _score(
                 elif use_text:
                     while sc < n_tok and sc <= uw + AHEAD:  # scan token sc, ask for its slot
                         k = sc % RING
-                        e, th[k, 0], th[k, 1] = scan_token(text, tp, sa, n_text)
+                        e, th[k, 0], th[k, 1] = scan_token(text, tp, sa, n_text, ws)
                         tb[k, 0] = sa
                         tb[k, 1] = e
                         prefetch(desc[N, V_SLOTS] + 12 * home(th[k, 1], nvs))
@@ -315,6 +316,7 @@ class Kernels(NamedTuple):
     score_sentences: Callable[..., None]
     score_text: Callable[..., bool]
     score_text_one: Callable[..., tuple[float, int]]
+    score_lines: Callable[..., bool]
 
 
 @functools.cache
@@ -336,7 +338,7 @@ def for_order(N: int, closed: bool = False) -> Kernels:
     ) -> None:
         """Score consecutive sentences (``words`` concatenated, ``lens`` each) into
         ``totals`` and ``oovs``; with ``per_token``, every scored position into ``tok_*``."""
-        _score(N, closed, b"", words, lens, bos, eos, desc, totals, oovs, per_token, tok_lp,
+        _score(N, closed, False, b"", words, lens, bos, eos, desc, totals, oovs, per_token, tok_lp,
                tok_order, tok_oov)
 
     @numba.njit(cache=True, nogil=True)
@@ -349,7 +351,7 @@ def for_order(N: int, closed: bool = False) -> Kernels:
         vocabulary lookups run here too. False, the outputs meaningless, when ``text`` does
         not hold ``lens.sum()`` tokens (one held NUL: the caller's dict answers); the scan
         finds it, no pass over the bytes before (``bytes.count`` costs more in Python)."""
-        return _score(N, closed, text, _NO_WORDS, lens, bos, eos, desc, totals, oovs,
+        return _score(N, closed, False, text, _NO_WORDS, lens, bos, eos, desc, totals, oovs,
                       per_token, tok_lp, tok_order, tok_oov)
 
     @numba.njit(cache=True, nogil=True)
@@ -362,8 +364,20 @@ def for_order(N: int, closed: bool = False) -> Kernels:
         totals = np.empty(1, dtype=np.float64)
         oovs = np.empty(1, dtype=np.int64)
         none = np.empty(0, dtype=np.int64)
-        _score(N, closed, text, _NO_WORDS, lens, bos, eos, desc, totals, oovs, False,
+        _score(N, closed, False, text, _NO_WORDS, lens, bos, eos, desc, totals, oovs, False,
                totals[:0], none, none == 0)
         return totals[0], oovs[0]
 
-    return Kernels(score_sentences, score_text, score_text_one)
+    @numba.njit(cache=True, nogil=True)
+    def score_lines(
+        text: bytes, lens: np.ndarray, bos: bool, eos: bool, desc: np.ndarray,
+        totals: np.ndarray, oovs: np.ndarray,
+    ) -> bool:
+        """``score_text`` over lines joined by NUL, a token ending at NUL or at one ASCII
+        whitespace byte (``wordids.encode_lines``: ``str.split``'s tokens): the text as
+        read, no copy with the whitespace made NUL (fresh pages cost ~3 ns a token)."""
+        none = np.empty(0, dtype=np.int64)
+        return _score(N, closed, True, text, _NO_WORDS, lens, bos, eos, desc, totals, oovs,
+                      False, totals[:0], none, none == 0)
+
+    return Kernels(score_sentences, score_text, score_text_one, score_lines)

@@ -23,6 +23,7 @@ none, or an older layout.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -33,6 +34,9 @@ from nlpsvc.ngram.probing import table_size
 SEP = "\x00"
 LAYOUT = "head8-splitmix-linear-1.5-u32x3"  # header.json's vocab_probe; a mismatch means rebuild
 FILES = ("vocab_bytes.npy", "vocab_offsets.npy", "vocab_probe.npy")  # build()'s arrays
+# ``str.split``'s whitespace beyond ASCII (``str.isspace``; a test checks the set): a text that
+# holds one is split in Python (``encode_lines``)
+_UNICODE_SPACE = re.compile("[\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
 _JIT = ("head_and_hash", "lookup")  # compiled in ``_wordidsjit`` (numba), loaded on first use
 
 
@@ -58,6 +62,23 @@ def encode_sentences(sentences: list[Sequence[str]], nonempty: bool = False) -> 
             "utf-8", "surrogatepass")
     except TypeError:  # a token that is not a string: the dict path maps it to <unk>
         return None
+
+
+def encode_lines(lines: list[str]) -> tuple[bytes, np.ndarray] | None:
+    """``lines`` as ``kernel.score_lines`` reads them (joined by NUL, UTF-8) and each line's
+    ``str.split`` token count, without making a token list (``count_lines``: compiled, 8 bytes
+    at a time). None when the kernel's reading would not be ``str.split``'s: a line that is
+    empty or holds NUL, whitespace that is not one ASCII byte between tokens (runs, at a
+    line's ends, or Unicode's); the caller splits those itself. TypeError when a line is not
+    a string."""
+    text = SEP.join(lines)
+    if not text.isascii() and _UNICODE_SPACE.search(text):
+        return None
+    raw = text.encode("utf-8", "surrogatepass")
+    lens = np.empty(len(lines), dtype=np.int64)
+    from nlpsvc.ngram._wordidsjit import count_lines
+
+    return (raw, lens) if count_lines(raw, lens) else None
 
 
 def build(words: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
