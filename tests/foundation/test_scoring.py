@@ -37,3 +37,22 @@ def test_evaluate_counts_sentence_ends_and_skips_empty_lines() -> None:
     assert ev["perplexity"] == pytest.approx(10 ** (-ev["log10_prob"] / ev["tokens"]))
     with pytest.raises(ValueError):
         lm.evaluate(["", " "])
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_whitespace_batches_score_their_lines_as_token_lists(lowercase) -> None:
+    """A batch for a whitespace tokenizer goes to the n-gram model's ``score_lines``; its
+    results are the token lists' (runs of spaces, tabs, an empty text, NFKC, case)."""
+    model = ngram.train(SENTS, order=3, smoothing="kn", discount_fallback=0.7)
+    tok = Tokenizer(TextConfig(tokenizer="whitespace", lowercase=lowercase))
+    lm = LanguageModel(model, tok)
+    texts = ["the cat sat", "The  DOG\tsat ", "", "ａ cat ran", "a cat ran", "the dog sat"]
+    want = [dict(r.to_dict(), text=t) for t, r in
+            zip(texts, model.score_batch([tok(t) for t in texts]), strict=True)]
+    got = lm.score_texts(texts)
+    assert [g["log10_prob"] for g in got] == [w["log10_prob"] for w in want]
+    assert [(g["tokens"], g["oov"], g["text"]) for g in got] == [
+        (w["tokens"], w["oov"], w["text"]) for w in want]
+    clean = [t for t in texts if t and "  " not in t and "\t" not in t and t.isascii()]
+    assert model.score_lines([tok.normalize(t) for t in clean]) == model.score_batch(
+        [tok(t) for t in clean])  # these go to the compiled reading
