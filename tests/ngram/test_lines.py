@@ -96,8 +96,22 @@ def test_file_lines_at_scale_and_bad_input(lm):
     assert wordids.encode_lines(lines) is not None  # the compiled reading is the one tested
     assert lm.score_lines(lines) == lm.score_batch([s.split() for s in lines])
     assert lm.score_lines(iter(lines[:5])) == lm.score_batch([s.split() for s in lines[:5]])
+    lines[300] = "two  spaces"  # that chunk is split in Python, the others are not
+    assert wordids.encode_lines(lines[:256]) is not None
+    assert lm.score_lines(lines) == lm.score_batch([s.split() for s in lines])
     assert lm.score_lines([]) == []
     with pytest.raises(TypeError, match="score_lines expects strings"):
         lm.score_lines([["a", "b"]])
     with pytest.raises(TypeError, match="score_lines expects strings"):
         lm.score_lines(["a b", 3])
+
+
+def test_batches_in_chunks_score_as_sentences_alone(lm):
+    """A batch goes to the kernel CHUNK sentences at a time; every figure, per token too, is
+    the one of the sentence scored alone (empty sentences and a dict-path chunk included)."""
+    rng = random.Random(5)
+    sents = [[rng.choice(PIECES[:10]) for _ in range(rng.randint(0, 9))] for _ in range(700)]
+    sents[400] = ["a", "b\x00c"]  # NUL in a token: that chunk goes to the dict
+    for per_token in (False, True):
+        alone = [lm.score(s, per_token=per_token) for s in sents]
+        assert lm.score_batch(sents, per_token=per_token) == alone
