@@ -378,9 +378,12 @@ class NgramModel:
         ``Model.score`` convention): exactly ``score_batch([l.split() for l in lines])``.
 
         Why: a token list costs Python ~15 ns a token to join for the kernel, and ~25 more to
-        split, as much as scoring it on a small model. Here the lines are joined once and their
-        whitespace made NUL in compiled code (``wordids.encode_lines``); lines it cannot take
-        (runs of whitespace, empty lines, Unicode's whitespace) are split here instead."""
+        split, as much as scoring it on a small model. Here the kernel reads the lines as they
+        are, a token ending at one ASCII whitespace byte (``kernel.score_lines``); a chunk of
+        lines it cannot read so (runs of whitespace, an empty line, Unicode's whitespace) is
+        split here, and so are all the lines with ``per_token`` (its tokens are named)."""
+        if isinstance(lines, str):
+            raise TypeError("score_lines expects a list of lines, not one string")
         lines = lines if lines.__class__ is list else list(lines)
         if not lines:
             return []
@@ -409,7 +412,8 @@ class NgramModel:
             self._score_chunk(toks, lens, bos, eos, totals, oovs, False, _NO_F64, _NO_I64,
                               _NO_BOOL)
             return
-        text, lens[:] = enc
+        text, counts = enc
+        lens[:] = counts
         desc = self._desc if self._desc is not None else self._kernel_desc()
         if not self._k.score_lines(text, lens, bos, eos, desc, totals, oovs):
             raise AssertionError("encode_lines gave text that does not hold its tokens")

@@ -104,6 +104,8 @@ def test_file_lines_at_scale_and_bad_input(lm):
         lm.score_lines([["a", "b"]])
     with pytest.raises(TypeError, match="score_lines expects strings"):
         lm.score_lines(["a b", 3])
+    with pytest.raises(TypeError, match="not one string"):
+        lm.score_lines("a b c")  # not its characters as lines
 
 
 def test_batches_in_chunks_score_as_sentences_alone(lm):
