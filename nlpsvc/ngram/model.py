@@ -261,6 +261,8 @@ class NgramModel:
         k.score_sentences(_NO_I64, np.zeros(1, dtype=np.int64), True, True, desc,
                                np.zeros(1), np.zeros(1, dtype=np.int64), False, _NO_F64,
                                _NO_I64, _NO_BOOL)  # the dict path (tokens text cannot carry)
+        one = np.zeros(1, dtype=np.int64)
+        self._score_lines_chunk(["a"], True, True, one, np.zeros(1), one.copy())  # score_lines
         return self
 
     def _kernel_desc(self) -> np.ndarray:
