@@ -168,14 +168,15 @@ def _prefetch_slots(hist: int, u: int, N: int, top: int, H: np.ndarray, desc: np
 
 @numba.njit(inline="always")
 def _score(
-    N: int, closed: bool, ws: bool, text: bytes, words: np.ndarray, lens: np.ndarray, bos: bool,
+    N: int, closed: bool, ws: int, text: bytes, words: np.ndarray, lens: np.ndarray, bos: bool,
     eos: bool, desc: np.ndarray, totals: np.ndarray, oovs: np.ndarray, per_token: bool,
     tok_lp: np.ndarray, tok_order: np.ndarray, tok_oov: np.ndarray,
 ) -> bool:
     """Score; the tokens are ``text`` (NUL-separated, looked up in the vocabulary table here)
     when ``words`` is empty, else the ids ``words``; ``N``: the model's order (``desc`` has
     ``N + 1`` rows) and ``closed``: whether it is suffix-closed, constants in each entry point
-    (``for_order``), as is ``ws``: a text token also ends at ASCII whitespace (``score_lines``).
+    (``for_order``); ``ws``: which text bytes end a token (``scan_token``; 0 but in
+    ``score_lines``).
     Positions are produced ``AHEAD`` of the scoring into rings (no array per
     position: on a VM, fresh pages cost more than the loop).
 
@@ -338,7 +339,7 @@ def for_order(N: int, closed: bool = False) -> Kernels:
     ) -> None:
         """Score consecutive sentences (``words`` concatenated, ``lens`` each) into
         ``totals`` and ``oovs``; with ``per_token``, every scored position into ``tok_*``."""
-        _score(N, closed, False, b"", words, lens, bos, eos, desc, totals, oovs, per_token, tok_lp,
+        _score(N, closed, 0, b"", words, lens, bos, eos, desc, totals, oovs, per_token, tok_lp,
                tok_order, tok_oov)
 
     @numba.njit(cache=True, nogil=True)
@@ -351,7 +352,7 @@ def for_order(N: int, closed: bool = False) -> Kernels:
         vocabulary lookups run here too. False, the outputs meaningless, when ``text`` does
         not hold ``lens.sum()`` tokens (one held NUL: the caller's dict answers); the scan
         finds it, no pass over the bytes before (``bytes.count`` costs more in Python)."""
-        return _score(N, closed, False, text, _NO_WORDS, lens, bos, eos, desc, totals, oovs,
+        return _score(N, closed, 0, text, _NO_WORDS, lens, bos, eos, desc, totals, oovs,
                       per_token, tok_lp, tok_order, tok_oov)
 
     @numba.njit(cache=True, nogil=True)
@@ -364,20 +365,21 @@ def for_order(N: int, closed: bool = False) -> Kernels:
         totals = np.empty(1, dtype=np.float64)
         oovs = np.empty(1, dtype=np.int64)
         none = np.empty(0, dtype=np.int64)
-        _score(N, closed, False, text, _NO_WORDS, lens, bos, eos, desc, totals, oovs, False,
+        _score(N, closed, 0, text, _NO_WORDS, lens, bos, eos, desc, totals, oovs, False,
                totals[:0], none, none == 0)
         return totals[0], oovs[0]
 
     @numba.njit(cache=True, nogil=True)
     def score_lines(
         text: bytes, lens: np.ndarray, bos: bool, eos: bool, desc: np.ndarray,
-        totals: np.ndarray, oovs: np.ndarray,
+        totals: np.ndarray, oovs: np.ndarray, ws: int,
     ) -> bool:
         """``score_text`` over lines joined by NUL, a token ending at NUL or at one ASCII
-        whitespace byte (``wordids.encode_lines``: ``str.split``'s tokens): the text as
-        read, no copy with the whitespace made NUL (fresh pages cost ~3 ns a token)."""
+        whitespace byte (``wordids.encode_lines``: ``str.split``'s tokens; ``ws``, 1 or 2,
+        from ``count_lines``): the text as read, no copy with the whitespace made NUL (fresh
+        pages cost ~3 ns a token)."""
         none = np.empty(0, dtype=np.int64)
-        return _score(N, closed, True, text, _NO_WORDS, lens, bos, eos, desc, totals, oovs,
+        return _score(N, closed, ws, text, _NO_WORDS, lens, bos, eos, desc, totals, oovs,
                       False, totals[:0], none, none == 0)
 
     return Kernels(score_sentences, score_text, score_text_one, score_lines)

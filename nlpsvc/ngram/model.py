@@ -414,10 +414,10 @@ class NgramModel:
             self._score_chunk(toks, lens, bos, eos, totals, oovs, False, _NO_F64, _NO_I64,
                               _NO_BOOL)
             return
-        text, counts = enc
+        text, counts, ws = enc
         lens[:] = counts
         desc = self._desc if self._desc is not None else self._kernel_desc()
-        if not self._k.score_lines(text, lens, bos, eos, desc, totals, oovs):
+        if not self._k.score_lines(text, lens, bos, eos, desc, totals, oovs, ws):
             raise AssertionError("encode_lines gave text that does not hold its tokens")
 
     def _finish(

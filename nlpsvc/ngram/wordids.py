@@ -64,13 +64,13 @@ def encode_sentences(sentences: list[Sequence[str]], nonempty: bool = False) -> 
         return None
 
 
-def encode_lines(lines: list[str]) -> tuple[bytes, np.ndarray] | None:
+def encode_lines(lines: list[str]) -> tuple[bytes, np.ndarray, int] | None:
     """``lines`` as ``kernel.score_lines`` reads them (joined by NUL, UTF-8) and each line's
     ``str.split`` token count, without making a token list (``count_lines``: compiled, 8 bytes
     at a time). None when the kernel's reading would not be ``str.split``'s: a line that is
     empty or holds NUL, whitespace that is not one ASCII byte between tokens (runs, at a
     line's ends, or Unicode's); the caller splits those itself. TypeError when a line is not
-    a string."""
+    a string. The third value is the kernel's ``ws`` for the text (``count_lines``)."""
     text = SEP.join(lines)
     if not text.isascii() and _UNICODE_SPACE.search(text):
         return None
@@ -78,7 +78,8 @@ def encode_lines(lines: list[str]) -> tuple[bytes, np.ndarray] | None:
     lens = np.empty(len(lines), dtype=np.int64)
     from nlpsvc.ngram._wordidsjit import count_lines
 
-    return (raw, lens) if count_lines(raw, lens) else None
+    ws = count_lines(raw, lens)
+    return (raw, lens, ws) if ws else None
 
 
 def build(words: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -53,10 +53,11 @@ def test_lines_score_as_their_split_tokens(lm, seed):
 
 
 def test_count_lines_takes_exactly_the_lines_it_can_read():
-    """Taken (True) only where every token ends at one whitespace byte or NUL; then the counts
-    are ``str.split``'s and the kernel's reading gives its tokens."""
+    """Taken (non-zero) only where every token ends at one whitespace byte or NUL; then the
+    counts are ``str.split``'s, and it says whether a control byte (not whitespace) is in the
+    text, where the kernel must tell the two apart."""
     rng = random.Random(7)
-    taken = 0
+    taken = {1: 0, 2: 0}
     for _ in range(3000):
         lines = [random_line(rng) for _ in range(rng.randint(1, 6))]
         text = "\x00".join(lines)
@@ -70,12 +71,14 @@ def test_count_lines_takes_exactly_the_lines_it_can_read():
         assert (wordids.encode_lines(lines) is not None) == (readable and not unicode_space)
         if unicode_space:
             continue
-        ok = count_lines(raw, lens)
-        assert ok == readable, lines
-        if ok:
-            taken += 1
+        ws = count_lines(raw, lens)
+        assert bool(ws) == readable, lines
+        if ws:
+            taken[ws] += 1
             assert lens.tolist() == [len(s.split()) for s in lines]
-    assert taken > 500
+            control = any(b < 0x21 and not chr(b).isspace() and b for b in raw)
+            assert ws == (2 if control else 1)  # every byte below 0x21 a separator: 1
+    assert taken[1] > 300 and taken[2] > 30
 
 
 def test_whitespace_sets_are_pythons():
@@ -96,6 +99,9 @@ def test_file_lines_at_scale_and_bad_input(lm):
     assert wordids.encode_lines(lines) is not None  # the compiled reading is the one tested
     assert lm.score_lines(lines) == lm.score_batch([s.split() for s in lines])
     assert lm.score_lines(iter(lines[:5])) == lm.score_batch([s.split() for s in lines[:5]])
+    marked = [s.replace("a", "a\x01").replace("t", "\x1bt") for s in lines]  # control bytes
+    assert wordids.encode_lines(marked)[2] == 2 and wordids.encode_lines(lines)[2] == 1
+    assert lm.score_lines(marked) == lm.score_batch([s.split() for s in marked])
     lines[300] = "two  spaces"  # that chunk is split in Python, the others are not
     assert wordids.encode_lines(lines[:256]) is not None
     assert lm.score_lines(lines) == lm.score_batch([s.split() for s in lines])
