@@ -25,7 +25,6 @@ MAX_WORDS = (1 << 31) - 2  # ids the meta word holds
 # ``_space``: lanes below 0x01 (NUL), 0x09, 0x0E, 0x1C and 0x21; ASCII whitespace is
 # 0x09-0x0D and 0x1C-0x20 (``str.split``'s), the bytes 0x01-0x08 and 0x0E-0x1B are token bytes
 _B01, _B09, _B0E, _B1C, _B21 = (_LO * np.uint64(c) for c in (0x01, 0x09, 0x0E, 0x1C, 0x21))
-_U56B = np.uint64(56)
 _PAD = np.uint64(0x61)  # a token byte: the lanes past a text's last byte
 
 
@@ -219,7 +218,6 @@ def lookup_hashed(
             i = 0
 
 
-
 @numba.njit(cache=True, nogil=True)
 def count_lines(text: bytes, lens: np.ndarray) -> int:
     """Each line's token count into ``lens``; ``text``: lines joined by NUL (UTF-8 without
@@ -251,7 +249,7 @@ def count_lines(text: bytes, lens: np.ndarray) -> int:
         sep = ws | nul
         bad |= sep & ((sep << _U8) | carry)
         ctrl |= _below(v, _B21) & ~sep
-        carry = sep >> _U56B
+        carry = sep >> _U56
         if nul == _ZERO64:
             cnt += popcount(ws)
             continue

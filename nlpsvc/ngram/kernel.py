@@ -176,9 +176,8 @@ def _score(
     when ``words`` is empty, else the ids ``words``; ``N``: the model's order (``desc`` has
     ``N + 1`` rows) and ``closed``: whether it is suffix-closed, constants in each entry point
     (``for_order``); ``ws``: which text bytes end a token (``scan_token``; 0 but in
-    ``score_lines``).
-    Positions are produced ``AHEAD`` of the scoring into rings (no array per
-    position: on a VM, fresh pages cost more than the loop).
+    ``score_lines``). Positions are produced ``AHEAD`` of the scoring into rings (no array
+    per position: on a VM, fresh pages cost more than the loop).
 
     False when ``text`` does not hold ``lens.sum()`` tokens (one held NUL: the caller's dict
     answers), found by the scan itself, which stays within the text whatever it holds (what
