@@ -175,8 +175,8 @@ def _score(
     """Score; the tokens are ``text`` (NUL-separated, looked up in the vocabulary table here)
     when ``words`` is empty, else the ids ``words``; ``N``: the model's order (``desc`` has
     ``N + 1`` rows) and ``closed``: whether it is suffix-closed, constants in each entry point
-    (``for_order``); ``ws``: which text bytes end a token (``scan_token``; 0 but in
-    ``score_lines``). Positions are produced ``AHEAD`` of the scoring into rings (no array
+    (``for_order``); ``ws``: which text bytes end a token (``scan_token``; 0 but for
+    ``score_text`` over lines). Positions are produced ``AHEAD`` of the scoring into rings (no array
     per position: on a VM, fresh pages cost more than the loop).
 
     False when ``text`` does not hold ``lens.sum()`` tokens (one held NUL: the caller's dict
@@ -316,7 +316,6 @@ class Kernels(NamedTuple):
     score_sentences: Callable[..., None]
     score_text: Callable[..., bool]
     score_text_one: Callable[..., tuple[float, int]]
-    score_lines: Callable[..., bool]
 
 
 @functools.cache
@@ -345,13 +344,17 @@ def for_order(N: int, closed: bool = False) -> Kernels:
     def score_text(
         text: bytes, lens: np.ndarray, bos: bool, eos: bool, desc: np.ndarray,
         totals: np.ndarray, oovs: np.ndarray, per_token: bool, tok_lp: np.ndarray,
-        tok_order: np.ndarray, tok_oov: np.ndarray,
+        tok_order: np.ndarray, tok_oov: np.ndarray, ws: int,
     ) -> bool:
-        """``score_sentences`` over tokens given as text (``wordids.encode_sentences``): the
-        vocabulary lookups run here too. False, the outputs meaningless, when ``text`` does
-        not hold ``lens.sum()`` tokens (one held NUL: the caller's dict answers); the scan
-        finds it, no pass over the bytes before (``bytes.count`` costs more in Python)."""
-        return _score(N, closed, 0, text, _NO_WORDS, lens, bos, eos, desc, totals, oovs,
+        """``score_sentences`` over tokens given as text (``wordids.encode_sentences``: NUL
+        ends a token, ``ws`` 0; or lines as ``wordids.encode_lines`` gives them, ``ws`` 1 or
+        2: one ASCII whitespace byte or NUL ends one, ``str.split``'s tokens read in place):
+        the vocabulary lookups run here too. False, the outputs meaningless, when ``text``
+        does not hold ``lens.sum()`` tokens (one held NUL: the caller's dict answers); the
+        scan finds it, no pass over the bytes before (``bytes.count`` costs more in Python).
+        One entry for both (``ws`` a runtime value): each entry is a compilation of the whole
+        loop per order, ~5 s the first time."""
+        return _score(N, closed, ws, text, _NO_WORDS, lens, bos, eos, desc, totals, oovs,
                       per_token, tok_lp, tok_order, tok_oov)
 
     @numba.njit(cache=True, nogil=True)
@@ -368,17 +371,4 @@ def for_order(N: int, closed: bool = False) -> Kernels:
                totals[:0], none, none == 0)
         return totals[0], oovs[0]
 
-    @numba.njit(cache=True, nogil=True)
-    def score_lines(
-        text: bytes, lens: np.ndarray, bos: bool, eos: bool, desc: np.ndarray,
-        totals: np.ndarray, oovs: np.ndarray, ws: int,
-    ) -> bool:
-        """``score_text`` over lines joined by NUL, a token ending at NUL or at one ASCII
-        whitespace byte (``wordids.encode_lines``: ``str.split``'s tokens; ``ws``, 1 or 2,
-        from ``count_lines``): the text as read, no copy with the whitespace made NUL (fresh
-        pages cost ~3 ns a token)."""
-        none = np.empty(0, dtype=np.int64)
-        return _score(N, closed, ws, text, _NO_WORDS, lens, bos, eos, desc, totals, oovs,
-                      False, totals[:0], none, none == 0)
-
-    return Kernels(score_sentences, score_text, score_text_one, score_lines)
+    return Kernels(score_sentences, score_text, score_text_one)

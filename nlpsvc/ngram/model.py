@@ -318,7 +318,7 @@ class NgramModel:
         desc = self._desc if self._desc is not None else self._kernel_desc()
         text = wordids.encode_sentences(sentences, nonempty=bool(lens.all()))
         if text is None or not self._k.score_text(
-                text, lens, bos, eos, desc, totals, oovs, per_token, *tok):
+                text, lens, bos, eos, desc, totals, oovs, per_token, *tok, 0):
             words = self._ids(chain.from_iterable(sentences), int(lens.sum()))
             self._k.score_sentences(words, lens, bos, eos, desc, totals, oovs, per_token,
                                     *tok)
@@ -381,7 +381,7 @@ class NgramModel:
 
         Why: a token list costs Python ~15 ns a token to join for the kernel, and ~25 more to
         split, as much as scoring it on a small model. Here the kernel reads the lines as they
-        are, a token ending at one ASCII whitespace byte (``kernel.score_lines``); a chunk of
+        are, a token ending at one ASCII whitespace byte (``kernel``'s ``score_text``); a chunk of
         lines it cannot read so (runs of whitespace, an empty line, Unicode's whitespace) is
         split here, and so are all the lines with ``per_token`` (its tokens are named)."""
         if isinstance(lines, str):
@@ -417,7 +417,8 @@ class NgramModel:
         text, counts, ws = enc
         lens[:] = counts
         desc = self._desc if self._desc is not None else self._kernel_desc()
-        if not self._k.score_lines(text, lens, bos, eos, desc, totals, oovs, ws):
+        if not self._k.score_text(text, lens, bos, eos, desc, totals, oovs, False, _NO_F64,
+                                  _NO_I64, _NO_BOOL, ws):
             raise AssertionError("encode_lines gave text that does not hold its tokens")
 
     def _finish(

@@ -65,7 +65,7 @@ def encode_sentences(sentences: list[Sequence[str]], nonempty: bool = False) -> 
 
 
 def encode_lines(lines: list[str]) -> tuple[bytes, np.ndarray, int] | None:
-    """``lines`` as ``kernel.score_lines`` reads them (joined by NUL, UTF-8) and each line's
+    """``lines`` as the kernel's ``score_text`` reads them (joined by NUL, UTF-8) and each line's
     ``str.split`` token count, without making a token list (``count_lines``: compiled, 8 bytes
     at a time). None when the kernel's reading would not be ``str.split``'s: a line that is
     empty or holds NUL, whitespace that is not one ASCII byte between tokens (runs, at a
