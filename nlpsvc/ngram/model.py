@@ -404,18 +404,16 @@ class NgramModel:
                            totals: np.ndarray, oovs: np.ndarray) -> None:
         """``score_lines`` of one chunk, into the views it is given."""
         try:
-            enc = wordids.encode_lines(lines)
+            enc = wordids.encode_lines(lines, lens)
         except TypeError:
-            raise TypeError("score_lines expects strings (token lists go to score_batch)"
-                            ) from None
+            raise TypeError(_LINES_ONLY) from None
         if enc is None:  # split here (only this chunk)
             toks = [_split(s) for s in lines]
             lens[:] = np.fromiter(map(len, toks), dtype=np.int64, count=len(toks))
             self._score_chunk(toks, lens, bos, eos, totals, oovs, False, _NO_F64, _NO_I64,
                               _NO_BOOL)
             return
-        text, counts, ws = enc
-        lens[:] = counts
+        text, ws = enc
         desc = self._desc if self._desc is not None else self._kernel_desc()
         if not self._k.score_text(text, lens, bos, eos, desc, totals, oovs, False, _NO_F64,
                                   _NO_I64, _NO_BOOL, ws):
@@ -732,10 +730,13 @@ def _tokens(s: Iterable[str]) -> list[str]:
     return list(s)
 
 
+_LINES_ONLY = "score_lines expects strings (token lists go to score_batch)"
+
+
 def _split(s: str) -> list[str]:
     """A line's whitespace-separated tokens; anything but a string is refused."""
     if not isinstance(s, str):
-        raise TypeError("score_lines expects strings (token lists go to score_batch)")
+        raise TypeError(_LINES_ONLY)
     return s.split()
 
 

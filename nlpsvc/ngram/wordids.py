@@ -64,22 +64,22 @@ def encode_sentences(sentences: list[Sequence[str]], nonempty: bool = False) -> 
         return None
 
 
-def encode_lines(lines: list[str]) -> tuple[bytes, np.ndarray, int] | None:
-    """``lines`` as the kernel's ``score_text`` reads them (joined by NUL, UTF-8) and each line's
-    ``str.split`` token count, without making a token list (``count_lines``: compiled, 8 bytes
-    at a time). None when the kernel's reading would not be ``str.split``'s: a line that is
-    empty or holds NUL, whitespace that is not one ASCII byte between tokens (runs, at a
+def encode_lines(lines: list[str], lens: np.ndarray) -> tuple[bytes, int] | None:
+    """``lines`` as the kernel's ``score_text`` reads them (joined by NUL, UTF-8), each line's
+    ``str.split`` token count written to ``lens``, without making a token list
+    (``count_lines``: compiled, 8 bytes at a time), and the kernel's ``ws`` for the text. None
+    (``lens`` meaningless) when the kernel's reading would not be ``str.split``'s: a line that
+    is empty or holds NUL, whitespace that is not one ASCII byte between tokens (runs, at a
     line's ends, or Unicode's); the caller splits those itself. TypeError when a line is not
-    a string. The third value is the kernel's ``ws`` for the text (``count_lines``)."""
+    a string."""
     text = SEP.join(lines)
     if not text.isascii() and _UNICODE_SPACE.search(text):
         return None
     raw = text.encode("utf-8", "surrogatepass")
-    lens = np.empty(len(lines), dtype=np.int64)
     from nlpsvc.ngram._wordidsjit import count_lines
 
     ws = count_lines(raw, lens)
-    return (raw, lens, ws) if ws else None
+    return (raw, ws) if ws else None
 
 
 def build(words: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
